@@ -1,0 +1,206 @@
+"""Command line: flags map one to one onto the config dataclasses; no logic of its own.
+
+augkit compare [--config cfg.yaml] [--dataset ...] [--strategies a,b:k=v] [--seeds N] [--out DIR]
+augkit train --strategy S --seed K --out DIR [...]
+augkit evaluate RUN_DIR_OR_CHECKPOINT
+augkit report RUN_DIR
+augkit gallery [--out gallery.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from .train import TrainConfig
+
+__all__ = ["main", "split_strategies"]
+
+
+def split_strategies(text: str) -> list[str]:
+    """``"none,randaugment:n=2,m=9,standard"`` -> ``["none", "randaugment:n=2,m=9", "standard"]``.
+
+    A comma-separated token with ``=`` but no ``:`` continues the previous strategy's options.
+    """
+    out: list[str] = []
+    for tok in (t.strip() for t in text.split(",")):
+        if not tok:
+            continue
+        if "=" in tok and ":" not in tok and out:
+            out[-1] += "," + tok
+        else:
+            out.append(tok)
+    return out
+
+
+def _bool(v: str) -> bool:
+    if v.lower() in ("1", "true", "yes"):
+        return True
+    if v.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {v!r}")
+
+
+_TYPES = {
+    int: int,
+    float: float,
+    bool: _bool,
+    str: str,
+    "int": int,
+    "float": float,
+    "bool": _bool,
+    "str": str,
+    "str | None": str,
+}
+
+
+def _add_train_flags(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    for f in fields(TrainConfig):
+        if f.name in skip:
+            continue
+        p.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            type=_TYPES[f.type],
+            default=None,
+            help=f"(default {f.default!r})",
+        )
+
+
+def _load_config_file(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    text = Path(path).read_text(encoding="utf-8")
+    if path.endswith((".yaml", ".yml")):
+        import yaml
+
+        data = yaml.safe_load(text)
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a mapping of option names to values")
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def _flags(ns: argparse.Namespace, names: list[str]) -> dict[str, Any]:
+    return {k: getattr(ns, k) for k in names if getattr(ns, k, None) is not None}
+
+
+def _cmd_compare(ns: argparse.Namespace) -> int:
+    from .experiment import CompareConfig, compare, quick_preset
+
+    train_names = [f.name for f in fields(TrainConfig)]
+    given = {**_load_config_file(ns.config), **_flags(ns, train_names + ["seeds", "out"])}
+    if ns.strategies is not None:
+        given["strategies"] = split_strategies(ns.strategies)
+    elif isinstance(given.get("strategies"), str):
+        given["strategies"] = split_strategies(given["strategies"])
+    base = quick_preset().to_dict() if not given or set(given) <= {"out", "device", "threads"} else {}
+    cfg = CompareConfig.from_dict({**base, **given})
+    if ns.dry_run:
+        print(json.dumps(cfg.to_dict(), indent=1))
+        return 0
+    report = compare(
+        cfg,
+        resume=ns.resume,
+        overwrite=ns.overwrite,
+        progress=not ns.quiet,
+        command="augkit " + " ".join(sys.argv[1:]),
+    )
+    print(f"report: {report}  (also {report.with_suffix('.html')}, summary.json, results.csv)")
+    return 0
+
+
+def _cmd_train(ns: argparse.Namespace) -> int:
+    from .experiment import _prepare_out
+    from .train import run_training
+
+    names = [f.name for f in fields(TrainConfig)]
+    cfg = TrainConfig.from_dict({**_load_config_file(ns.config), **_flags(ns, names)})
+    if ns.dry_run:
+        print(json.dumps(asdict(cfg), indent=1))
+        return 0
+    _prepare_out(Path(ns.out), ns.resume, ns.overwrite)
+    final = run_training(cfg, ns.out, resume=ns.resume, progress=not ns.quiet)
+    print(json.dumps({k: v for k, v in final.items() if not isinstance(v, (list, dict))}, indent=1))
+    return 0
+
+
+def _cmd_evaluate(ns: argparse.Namespace) -> int:
+    from .evaluation_suite import evaluate_checkpoint
+
+    result = evaluate_checkpoint(ns.path)
+    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, (list, dict))}, indent=1))
+    return 0
+
+
+def _cmd_report(ns: argparse.Namespace) -> int:
+    from .report import write_report
+
+    paths = write_report(ns.run_dir)
+    print(f"report: {paths.get('report.md', Path(ns.run_dir) / 'report.md')}")
+    return 0
+
+
+def _cmd_gallery(ns: argparse.Namespace) -> int:
+    from .gallery import gallery_png, real_images
+    from .io import atomic_write_bytes
+
+    png = gallery_png(real_images(data_dir=ns.data_dir), seed=ns.seed)
+    atomic_write_bytes(ns.out, png)
+    print(f"gallery: {ns.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="augkit", description="batched, reproducible image augmentation")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("compare", help="train several strategies over several seeds and write a report")
+    _add_train_flags(c, skip=("strategy", "seed"))
+    c.add_argument("--strategies", help="comma-separated strategies, e.g. none,standard,randaugment:n=2,m=9")
+    c.add_argument("--seeds", type=int, help="number of seeds (0..N-1), default 3")
+    c.add_argument("--out", help="output directory")
+    t = sub.add_parser("train", help="train one strategy with one seed")
+    _add_train_flags(t)
+    t.add_argument("--out", required=True, help="run directory")
+    for q in (c, t):
+        q.add_argument("--config", help="YAML or JSON file with the same option names as the flags")
+        q.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+        q.add_argument(
+            "--resume", action="store_true", help="continue an interrupted run in the output directory"
+        )
+        q.add_argument("--overwrite", action="store_true", help="delete an existing output directory first")
+        q.add_argument("--quiet", action="store_true", help="no progress bars")
+    e = sub.add_parser("evaluate", help="re-evaluate a run directory's checkpoint")
+    e.add_argument("path", help="run directory (with config.json and checkpoint.pt) or checkpoint file")
+    r = sub.add_parser("report", help="(re)write the report of a compare run directory")
+    r.add_argument("run_dir")
+    g = sub.add_parser("gallery", help="PNG grid of every op and policy on real images")
+    g.add_argument("--out", default="gallery.png")
+    g.add_argument("--data-dir", default=None)
+    g.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    handlers = {
+        "compare": _cmd_compare,
+        "train": _cmd_train,
+        "evaluate": _cmd_evaluate,
+        "report": _cmd_report,
+        "gallery": _cmd_gallery,
+    }
+    try:
+        return handlers[ns.command](ns)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
+        print(f"augkit {ns.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

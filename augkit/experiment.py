@@ -1,0 +1,163 @@
+"""``compare``: train every strategy over several seeds on identical data, then report.
+
+All runs share the dataset split, the subset (``subset_seed``), the model, the budget and
+the seeds 0..n-1; only the strategy differs.  Each run lives in
+``<out>/<strategy>/seed<k>/``; a finished run (``final.json``) is never retrained, and an
+interrupted one continues from its checkpoint when ``resume`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .data import available
+from .io import atomic_write_bytes, atomic_write_text
+from .strategies import build_strategy, parse_strategy, strategy_dirname
+from .train import TrainConfig, prepare_data, run_training
+
+__all__ = ["CompareConfig", "RunDirError", "compare", "quick_preset"]
+
+DEFAULT_STRATEGIES = ("none", "standard", "randaugment", "trivialaugment", "autoaugment")
+
+
+class RunDirError(FileExistsError):
+    """The output directory holds a previous run and neither resume nor overwrite was asked."""
+
+
+@dataclass
+class CompareConfig:
+    strategies: list[str] = field(default_factory=lambda: list(DEFAULT_STRATEGIES))
+    seeds: int = 3
+    out: str = "runs/compare"
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ValueError(f"seeds must be a positive int, got {self.seeds!r}")
+        if not self.strategies:
+            raise ValueError("strategies must name at least one strategy")
+        for s in self.strategies:  # fail before any training, listing valid names
+            parse_strategy(s)
+        if len({strategy_dirname(s) for s in self.strategies}) != len(self.strategies):
+            raise ValueError(f"strategies must be distinct, got {self.strategies}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self.train)
+        d.pop("strategy")
+        d.pop("seed")
+        return {"strategies": list(self.strategies), "seeds": self.seeds, "out": self.out, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CompareConfig:
+        d = dict(d)
+        top = {k: d.pop(k) for k in ("strategies", "seeds", "out") if k in d}
+        if isinstance(top.get("strategies"), str):
+            top["strategies"] = [
+                s for s in top["strategies"].split(";" if ":" in top["strategies"] else ",") if s
+            ]
+        return cls(**top, train=TrainConfig.from_dict(d))
+
+
+def quick_preset() -> CompareConfig:
+    """The README's main job: a few minutes on 2 CPU cores, on real data."""
+    fm = available("fashion-mnist")
+    train = TrainConfig(
+        dataset="fashion-mnist" if fm else "digits",
+        subset=6000 if fm else 0.0,
+        epochs=8 if fm else 15,
+        batch_size=128,
+        lr=0.05,
+        fgsm_eps=4.0,
+        adv_images=1000,
+        tta_policy_views=2,
+    )
+    return CompareConfig(
+        strategies=["none", "standard", "trivialaugment"],
+        seeds=3,
+        out="runs/quick-" + ("fashion-mnist" if fm else "digits"),
+        train=train,
+    )
+
+
+def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        if overwrite:
+            shutil.rmtree(out)
+        elif not resume:
+            raise RunDirError(
+                f"output directory {out} already holds a run; pass --resume to continue it or "
+                f"--overwrite to start again"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _gallery(strategy_text: str, ds, path: Path) -> None:
+    from .gallery import grid_png
+
+    strategy = build_strategy(strategy_text)
+    cls = ds.train_y
+    picks = torch.stack([(cls == c).nonzero()[0, 0] for c in range(min(8, ds.num_classes))])
+    x = ds.train_x[picks]
+    x3 = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+    rows = [("original", x3)]
+    for k in range(3):
+        from .strategies import Context
+
+        ctx = Context(
+            torch.nn.Identity(), torch.device("cpu"), ds.num_classes, torch.Generator().manual_seed(k)
+        )
+        aug = strategy.make_batch(x, ds.train_y[picks], ctx).x
+        aug = aug if aug.dtype == torch.uint8 else (aug.clamp(0, 1) * 255).round().to(torch.uint8)
+        rows.append((f"draw {k + 1}", aug.expand(-1, 3, -1, -1) if aug.shape[1] == 1 else aug))
+    atomic_write_bytes(path, grid_png(rows))
+
+
+def compare(
+    cfg: CompareConfig,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    command: str | None = None,
+) -> Path:
+    """Run every (strategy, seed) pair, write galleries and the report; return the report path."""
+    from .report import write_report
+
+    out = Path(cfg.out)
+    _prepare_out(out, resume, overwrite)
+    meta = {
+        **cfg.to_dict(),
+        "command": command or " ".join(["augkit"] + sys.argv[1:]),
+        "torch": torch.__version__,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    atomic_write_text(out / "config.json", json.dumps(meta, indent=1))
+    ds = prepare_data(cfg.train)
+    print(
+        f"augkit compare: {ds!r}; {len(cfg.strategies)} strategies x {cfg.seeds} seeds, "
+        f"{cfg.train.epochs} epochs, model {cfg.train.model} -> {out}",
+        flush=True,
+    )
+    for s in cfg.strategies:
+        sdir = out / strategy_dirname(s)
+        _gallery(s, ds, sdir / "gallery.png")
+        for seed in range(cfg.seeds):
+            rdir = sdir / f"seed{seed}"
+            if (rdir / "final.json").exists():
+                continue
+            run_training(
+                replace(cfg.train, strategy=s, seed=seed), rdir, resume=resume, progress=progress, dataset=ds
+            )
+    paths = write_report(out)
+    return Path(paths["report.md"]) if isinstance(paths, dict) and "report.md" in paths else out / "report.md"
+
+
+def train_fields() -> list[str]:
+    return [f.name for f in fields(TrainConfig)]

@@ -1,0 +1,127 @@
+"""``write_report``: read a compare run directory, write every report file atomically.
+
+Outputs (all under ``<out>/``): ``summary.json``, ``results.csv`` (every number of every
+final.json), ``curves.csv`` (every number of every metrics.jsonl, unfinished runs included),
+``figures/*.png``, ``report.md`` (links into ``figures/``) and ``report.html`` (self-contained:
+images as base64 data URIs, inline CSS, no external reference).  ``report.html`` is written last,
+so its presence means the rest is in place.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from augkit import io as aio
+
+from . import plots
+from .collect import (
+    config_strategies,
+    incomplete_runs,
+    load_config,
+    load_runs,
+    paired_differences,
+    strategy_dirs,
+    summarize,
+)
+from .html import render_html
+from .markdown import render_markdown
+from .tables import write_curves_csv, write_results_csv, write_summary_json
+
+__all__ = ["ReportFigure", "ReportContext", "build_context", "write_report"]
+
+
+@dataclass
+class ReportFigure:
+    """A report figure: file name under ``figures/``, title, caption and PNG bytes."""
+
+    name: str
+    title: str
+    png: bytes
+    caption: str = ""
+
+
+@dataclass
+class ReportContext:
+    """Everything the Markdown and HTML renderers need; built once by :func:`build_context`."""
+
+    out_dir: Path
+    config: dict
+    runs: list[dict]
+    summary: dict
+    paired: dict
+    incomplete: list[dict]
+    figures: dict[str, ReportFigure] = field(default_factory=dict)  # section key -> figure
+    dynamics: dict[str, ReportFigure] = field(default_factory=dict)  # strategy -> figure
+    galleries: dict[str, Path] = field(default_factory=dict)  # strategy -> gallery.png
+
+    @property
+    def complete_runs(self) -> list[dict]:
+        return [r for r in self.runs if r.get("complete", True)]
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "strategy"
+
+
+def build_context(out_dir: str | Path) -> ReportContext:
+    """Load runs, summarise them and draw the figures (nothing is written)."""
+    out = Path(out_dir)
+    config = load_config(out)
+    runs = load_runs(out)
+    summary = summarize(runs, expected=config_strategies(config))
+    ctx = ReportContext(
+        out_dir=out,
+        config=config,
+        runs=runs,
+        summary=summary,
+        paired=paired_differences(runs, "test_error"),
+        incomplete=incomplete_runs(runs, config),
+    )
+    drawn = [
+        ("learning_curves", "Learning curves", plots.learning_curves_png(runs),
+         "Mean over completed seeds; the band is ±1 sample std."),
+        ("reliability", "Reliability diagrams", plots.reliability_png(runs),
+         "Per-bin accuracy vs mean confidence, test predictions of all seeds pooled; "
+         "hatched bars show the gap to perfect calibration (the diagonal)."),
+        ("per_class_error", "Per-class error", plots.per_class_png(runs),
+         "Mean ± std over seeds of each class's test error."),
+        ("cost", "Cost", plots.cost_png(summary), "Training wall-clock time and throughput, mean ± std."),
+    ]  # fmt: skip
+    for key, title, png, caption in drawn:
+        if png is not None:
+            ctx.figures[key] = ReportFigure(f"{key}.png", title, png, caption)
+    dirs = strategy_dirs(runs)
+    for name in dirs:
+        png = plots.dynamics_png(runs, name)
+        if png is not None:
+            ctx.dynamics[name] = ReportFigure(
+                f"dynamics_{_safe(dirs[name])}.png", f"{name}: logged signals", png
+            )
+        gallery = out / dirs[name] / "gallery.png"
+        if gallery.is_file():
+            ctx.galleries[name] = gallery
+    return ctx
+
+
+def write_report(out_dir: str | Path) -> dict[str, Path]:
+    """Write the report of the compare run in ``out_dir``; return ``{relative name: path}``."""
+    out = Path(out_dir)
+    ctx = build_context(out)
+    paths: dict[str, Path] = {}
+    for fig in [*ctx.figures.values(), *ctx.dynamics.values()]:
+        p = out / "figures" / fig.name
+        aio.atomic_write_bytes(p, fig.png)
+        paths[f"figures/{fig.name}"] = p
+    paths["summary.json"] = out / "summary.json"
+    write_summary_json(paths["summary.json"], ctx.summary, ctx.config, ctx.incomplete, ctx.paired)
+    paths["results.csv"] = out / "results.csv"
+    write_results_csv(paths["results.csv"], ctx.runs)
+    paths["curves.csv"] = out / "curves.csv"
+    write_curves_csv(paths["curves.csv"], ctx.runs)
+    paths["report.md"] = out / "report.md"
+    aio.atomic_write_text(paths["report.md"], render_markdown(ctx))
+    paths["report.html"] = out / "report.html"
+    aio.atomic_write_text(paths["report.html"], render_html(ctx))
+    return paths

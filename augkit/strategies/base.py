@@ -1,0 +1,105 @@
+"""The Strategy protocol (DESIGN §3): one training loop, method-specific hooks.
+
+A strategy turns a raw batch ``(x uint8, y int)`` into a :class:`Batch` of augmented images
+and soft targets, may override the loss, and may log numbers per step and per epoch (they
+go into the run's ``metrics.jsonl``).  ``state_dict``/``load_state_dict`` carry whatever the
+strategy needs so that a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..base import Augment
+
+__all__ = ["Batch", "Context", "Strategy", "TransformStrategy", "one_hot", "soft_cross_entropy"]
+
+
+@dataclass
+class Batch:
+    x: Tensor  # augmented images, uint8 or float in [0, 1] (normalisation is inside the model)
+    y: Tensor  # soft targets (B, K)
+    weight: Tensor | None = None  # per-sample loss weights (B,)
+
+
+@dataclass
+class Context:
+    """What hooks may read: the model, device, generators, sizes, the config and the epoch."""
+
+    model: nn.Module
+    device: torch.device
+    num_classes: int
+    aug_generator: torch.Generator
+    label_smoothing: float = 0.0
+    epoch: int = 0
+    step: int = 0
+    epochs: int = 1
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def one_hot(y: Tensor, num_classes: int, smoothing: float = 0.0) -> Tensor:
+    """Hard labels to soft rows; label smoothing (Szegedy et al. 2016) spreads ``smoothing``."""
+    t = F.one_hot(y.long(), num_classes).float()
+    return t * (1.0 - smoothing) + smoothing / num_classes if smoothing else t
+
+
+def soft_cross_entropy(logits: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+    loss = -(target * F.log_softmax(logits.float(), dim=1)).sum(1)
+    if weight is not None:
+        return (loss * weight).sum() / weight.sum().clamp(min=1e-12)
+    return loss.mean()
+
+
+class Strategy:
+    """No augmentation; every other strategy changes only what it must."""
+
+    name = "none"
+
+    def setup(self, ctx: Context) -> None:
+        pass
+
+    def on_epoch_start(self, ctx: Context) -> None:
+        pass
+
+    def augment(self, x: Tensor, ctx: Context) -> Tensor:
+        return x
+
+    def make_batch(self, x: Tensor, y: Tensor, ctx: Context) -> Batch:
+        return Batch(self.augment(x, ctx), one_hot(y, ctx.num_classes, ctx.label_smoothing))
+
+    def loss(self, model: nn.Module, batch: Batch, ctx: Context) -> Tensor:
+        return soft_cross_entropy(model(batch.x), batch.y, batch.weight)
+
+    def on_step_end(self, ctx: Context, stats: dict) -> dict:
+        return {}
+
+    def on_epoch_end(self, ctx: Context) -> dict:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def tta_transform(self) -> Augment | None:
+        """The random transform to draw test-time views from (None: flips/crops only)."""
+        return None
+
+
+class TransformStrategy(Strategy):
+    """Augment each training batch with one augkit transform (policy or op pipeline)."""
+
+    def __init__(self, name: str, transform: Augment) -> None:
+        self.name, self.transform = name, transform
+
+    def augment(self, x: Tensor, ctx: Context) -> Tensor:
+        return self.transform(x, generator=ctx.aug_generator)
+
+    def tta_transform(self) -> Augment | None:
+        return self.transform

@@ -1,0 +1,171 @@
+"""Strategy names and options, as a table: ``name`` or ``name:key=value,key=value``.
+
+Policy strategies run on top of a base pipeline (``base=standard`` by default: pad-crop +
+flip), as in AutoAugment/RandAugment/TrivialAugment, whose CIFAR results all keep the
+standard crop and flip.  ``fill`` (8-bit scale) defaults to 0, the background of
+Fashion-MNIST/MNIST/digits; the papers' gray 128 is one option away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .. import policies, transforms
+from ..base import Augment
+from .base import Strategy, TransformStrategy
+
+__all__ = ["STRATEGIES", "build_strategy", "parse_strategy", "strategy_dirname"]
+
+_BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def _bool(v: str) -> bool:
+    if v.lower() not in _BOOL:
+        raise ValueError(f"expected a boolean (1/0/true/false), got {v!r}")
+    return _BOOL[v.lower()]
+
+
+@dataclass(frozen=True)
+class StrategyDef:
+    build: Callable[[dict[str, Any]], Strategy]
+    options: dict[str, tuple[Callable[[str], Any], Any]]  # key -> (parser, default)
+    help: str
+
+
+def _base(o: dict[str, Any]) -> list[Augment]:
+    bases = {
+        "standard": lambda: [transforms.PadCrop(o.get("padding", 4)), transforms.RandomFlip(0.5)],
+        "none": lambda: [],
+    }
+    if o["base"] not in bases:
+        raise ValueError(f"base must be one of {sorted(bases)}, got {o['base']!r}")
+    return bases[o["base"]]()
+
+
+def _with_base(
+    name: str, make: Callable[[dict[str, Any]], Augment | list[Augment]]
+) -> Callable[[dict], Strategy]:
+    def build(o: dict[str, Any]) -> Strategy:
+        extra = make(o)
+        return TransformStrategy(
+            name, transforms.Compose(_base(o) + (extra if isinstance(extra, list) else [extra]))
+        )
+
+    return build
+
+
+def _standard(o: dict[str, Any]) -> list[Augment]:
+    parts: list[Augment] = []
+    if o["cutout"]:
+        parts.append(transforms.Cutout(o["cutout"], fill=0))
+    if o["erasing"]:
+        parts.append(transforms.RandomErasing(o["erasing"]))
+    return parts
+
+
+def _standard_build(o: dict[str, Any]) -> Strategy:
+    parts: list[Augment] = [transforms.PadCrop(o["padding"])] if o["padding"] else []
+    parts += [transforms.RandomFlip(0.5)] if o["flip"] else []
+    return TransformStrategy("standard", transforms.Compose(parts + _standard(o)))
+
+
+_BASE = {"base": (str, "standard"), "fill": (float, 0.0)}
+
+STRATEGIES: dict[str, StrategyDef] = {
+    "none": StrategyDef(lambda o: Strategy(), {}, "no augmentation"),
+    "standard": StrategyDef(
+        _standard_build,
+        {"padding": (int, 4), "flip": (_bool, True), "cutout": (int, 0), "erasing": (float, 0.0)},
+        "pad-and-crop + horizontal flip (+ optional Cutout size / Random Erasing probability)",
+    ),
+    "randaugment": StrategyDef(
+        _with_base("randaugment", lambda o: policies.RandAugment(o["n"], o["m"], o["mstd"], fill=o["fill"])),
+        {"n": (int, 2), "m": (float, 9.0), "mstd": (float, 0.0), **_BASE},
+        "RandAugment (Cubuk et al. 2020) on top of the base pipeline",
+    ),
+    "trivialaugment": StrategyDef(
+        _with_base("trivialaugment", lambda o: policies.TrivialAugment(o["levels"], fill=o["fill"])),
+        {"levels": (int, 31), **_BASE},
+        "TrivialAugment wide (Mueller & Hutter 2021) on top of the base pipeline",
+    ),
+    "autoaugment": StrategyDef(
+        _with_base("autoaugment", lambda o: policies.AutoAugment(o["policy"], o["ops"], fill=o["fill"])),
+        {"policy": (str, "cifar10"), "ops": (str, "paper"), **_BASE},
+        "a published AutoAugment policy (Cubuk et al. 2019) on top of the base pipeline",
+    ),
+    "policy": StrategyDef(
+        _with_base("policy", lambda o: policies.from_spec(o["spec"], fill=o["fill"])),
+        {"spec": (str, "rand-n2-m9"), **_BASE},
+        "any policy spec string (aa-..., rand-..., trivial, policy:<json>)",
+    ),
+    "cutout": StrategyDef(
+        _with_base("cutout", lambda o: transforms.Cutout(o["size"], fill=o["fill"])),
+        {"size": (float, 16.0), **_BASE},
+        "Cutout (DeVries & Taylor 2017)",
+    ),
+    "erasing": StrategyDef(
+        _with_base("erasing", lambda o: transforms.RandomErasing(o["p"], value=o["value"])),
+        {"p": (float, 0.5), "value": (str, "pixel"), **_BASE},
+        "Random Erasing (Zhong et al. 2020)",
+    ),
+    "hideandseek": StrategyDef(
+        _with_base("hideandseek", lambda o: transforms.HideAndSeek(o["grid"], o["p"], fill=o["fill"])),
+        {"grid": (int, 4), "p": (float, 0.5), **_BASE},
+        "Hide-and-Seek (Singh & Lee 2017)",
+    ),
+    "gridmask": StrategyDef(
+        _with_base("gridmask", lambda o: transforms.GridMask(ratio=o["ratio"], p=o["p"], fill=o["fill"])),
+        {"ratio": (float, 0.6), "p": (float, 0.8), **_BASE},
+        "GridMask (Chen et al. 2020)",
+    ),
+    "elastic": StrategyDef(
+        _with_base("elastic", lambda o: transforms.ElasticDistortion(o["alpha"], o["sigma"], p=o["p"])),
+        {"alpha": (float, 34.0), "sigma": (float, 4.0), "p": (float, 0.5), **_BASE},
+        "elastic distortion (Simard et al. 2003)",
+    ),
+    "samplepairing": StrategyDef(
+        _with_base("samplepairing", lambda o: transforms.SamplePairing(o["weight"], o["p"])),
+        {"weight": (float, 0.5), "p": (float, 0.5), **_BASE},
+        "SamplePairing (Inoue 2018), label of the first image kept; no on/off schedule",
+    ),
+}
+
+
+def parse_strategy(text: str) -> tuple[str, dict[str, Any]]:
+    """``"randaugment:n=2,m=9"`` -> ``("randaugment", {"n": 2, "m": 9.0, ...defaults})``."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"strategy must be a non-empty string, got {text!r}")
+    name, _, rest = text.strip().partition(":")
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy {name!r} is unknown; valid strategies: {', '.join(STRATEGIES)}")
+    spec = STRATEGIES[name]
+    opts = {k: default for k, (_, default) in spec.options.items()}
+    for item in filter(None, (s.strip() for s in (rest.split(",") if name != "policy" else [rest]))):
+        key, eq, value = item.partition("=")
+        if name == "policy" and not eq:
+            key, eq, value = "spec", "=", item
+        if not eq or key not in spec.options:
+            valid = ", ".join(spec.options) or "(none)"
+            raise ValueError(
+                f"strategy {name!r}: option {item!r} is not key=value with a valid key; valid keys: {valid}"
+            )
+        try:
+            opts[key] = spec.options[key][0](value)
+        except ValueError as e:
+            raise ValueError(f"strategy {name!r}: option {key}={value!r} is invalid: {e}") from None
+    return name, opts
+
+
+def build_strategy(text: str) -> Strategy:
+    name, opts = parse_strategy(text)
+    strategy = STRATEGIES[name].build(opts)
+    strategy.spec = text.strip()  # type: ignore[attr-defined]
+    return strategy
+
+
+def strategy_dirname(text: str) -> str:
+    """A filesystem-safe directory name for a strategy string."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in text.strip())
+    return safe or "strategy"

@@ -1,0 +1,43 @@
+"""Shared fixtures: real photos from scikit-image, resized with Pillow, as uint8 batches."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "motorcycle_left")
+
+
+@functools.lru_cache(maxsize=32)
+def _photo_batch(h: int, w: int, channels: int) -> torch.Tensor:
+    import skimage.data
+
+    imgs = []
+    for name in _PHOTOS:
+        try:
+            arr = getattr(skimage.data, name)()
+        except Exception:  # some photos need optional downloads (pooch); skip those
+            continue
+        if arr.ndim == 2:
+            arr = np.stack([arr] * 3, -1)
+        pil = Image.fromarray(arr[..., :3]).resize((w, h), Image.BILINEAR)
+        if channels == 1:
+            pil = pil.convert("L")
+        a = np.asarray(pil)
+        a = a[..., None] if a.ndim == 2 else a
+        imgs.append(torch.from_numpy(a.copy()).permute(2, 0, 1))
+    return torch.stack(imgs)
+
+
+def photos(h: int = 32, w: int = 32, channels: int = 3) -> torch.Tensor:
+    """(B, C, H, W) uint8 batch of real photos (B = number of bundled photos available)."""
+    return _photo_batch(h, w, channels).clone()
+
+
+@pytest.fixture
+def real_batch() -> torch.Tensor:
+    return photos(32, 32, 3)
