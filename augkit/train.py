@@ -11,6 +11,7 @@ checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -21,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .data import ImageDataset, TensorLoader, apply_subset, load_dataset
+from .data import ImageDataset, TensorLoader, apply_subset, balanced_subset, load_dataset
 from .evaluate import predict
 from .io import atomic_write_bytes, atomic_write_text
 from .models import build_model
@@ -41,6 +42,7 @@ class TrainConfig:
     subset: float = 0.0  # 0 = full training set; (0, 1) = fraction; >= 1 = image count (class-balanced)
     val: float = 0.0  # held-out validation split (fraction or count), taken before the subset
     subset_seed: int = 0  # identical data for every strategy and seed
+    test_subset: float = 0.0  # 0 = the whole test set; else a class-balanced fraction or count (quick runs)
     model: str = "small_cnn"
     strategy: str = "standard"
     seed: int = 0
@@ -118,7 +120,12 @@ def prepare_data(cfg: TrainConfig) -> ImageDataset:
     ds = load_dataset(cfg.dataset, cfg.data_dir)
     subset = None if not cfg.subset else (int(cfg.subset) if cfg.subset >= 1 else cfg.subset)
     val = None if not cfg.val else (int(cfg.val) if cfg.val >= 1 else cfg.val)
-    return apply_subset(ds, subset, val, seed=cfg.subset_seed) if (subset or val) else ds
+    ds = apply_subset(ds, subset, val, seed=cfg.subset_seed) if (subset or val) else ds
+    if cfg.test_subset:
+        n = int(cfg.test_subset) if cfg.test_subset >= 1 else cfg.test_subset
+        idx = balanced_subset(ds.test_y, n, torch.Generator().manual_seed(cfg.subset_seed))
+        ds = dataclasses.replace(ds, test_x=ds.test_x[idx], test_y=ds.test_y[idx])
+    return ds
 
 
 def _streams(seed: int) -> dict[str, torch.Generator]:

@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["Timing", "machine_info", "markdown_table", "real_batch", "sync_for", "text_table", "time_pair"]
+__all__ = [
+    "Timing",
+    "machine_info",
+    "markdown",
+    "markdown_table",
+    "print_text",
+    "real_batch",
+    "sync_for",
+    "text_table",
+    "time_pair",
+]
 
 # Bundled with scikit-image (no download): colour photographs of varied content.
 _PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
@@ -113,12 +124,18 @@ def time_pair(
     warmup: int = 2,
     max_calls: int = 10_000,
 ) -> Timing:
-    """Median seconds per call of ``fn`` and of ``copy``, measured in interleaved blocks."""
-    for _ in range(warmup):
-        fn()
-        copy()
-    sync()
-    n_op = _calibrate(fn, min_time, sync, max_calls)
+    """Median seconds per call of ``fn`` and of ``copy``, measured in interleaved blocks.
+
+    A call slower than ``min_time`` is its own block: one warm-up call, no calibration.
+    """
+    copy()
+    first = _block(fn, 1, sync)  # warm-up 1 (allocations, lazy init, caches)
+    if first >= min_time:
+        n_op = 1
+    else:
+        for _ in range(warmup - 1):
+            fn()
+        n_op = _calibrate(fn, min_time, sync, max_calls)
     n_copy = _calibrate(copy, min(min_time, 0.02), sync, max_calls)
     op_t, copy_t = [], []
     for _ in range(repeats):
@@ -148,7 +165,7 @@ def machine_info(device: torch.device) -> dict[str, object]:
         "opencv": _version("cv2"),
         "torchvision": _version("torchvision"),
         "device": str(device),
-        "loadavg_start": tuple(round(v, 2) for v in os.getloadavg()),
+        "loadavg_start": ", ".join(f"{v:.2f}" for v in os.getloadavg()),
     }
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -173,12 +190,109 @@ def _fmt(v: object) -> str:
 def text_table(headers: list[str], rows: list[list[object]]) -> str:
     cells = [[_fmt(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    line = lambda r: "  ".join(
+        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+    )
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in cells)])
 
 
 def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
-    align = ["---"] + ["---:"] * (len(headers) - 1)
+    """GitHub table; columns holding only numbers are right-aligned."""
+    numeric = [all(isinstance(r[i], (int, float)) for r in rows) and bool(rows) for i in range(len(headers))]
+    align = ["---:" if num else "---" for num in numeric]
     out = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
     out += ["| " + " | ".join(_fmt(c).replace("|", "\\|") for c in r) + " |" for r in rows]
     return "\n".join(out)
+
+
+# --- output ------------------------------------------------------------------------------------------
+
+HEADERS = ["name", "library", "per-image random", "images/s", "x slower than copy",
+           "vs fastest per-image peer", "max/min", "note"]  # fmt: skip
+_YES = {True: "yes", False: "**no**", None: ""}
+
+
+def table_rows(cfg: dict) -> list[list[object]]:
+    rows = []
+    for r in cfg["rows"]:
+        vs = f"{r['vs_peer']:.2f}x ({r['peer']})" if "vs_peer" in r else ""
+        rows.append([r["name"], r["library"], _YES[r["per_image"]], r["images_per_s"], r["slower"], vs,
+                     r.get("spread", math.nan), r.get("error", r["note"])])  # fmt: skip
+    return rows
+
+
+def config_title(cfg: dict) -> str:
+    la, lb = (", ".join(f"{v:.2f}" for v in cfg[k]) for k in ("loadavg_before", "loadavg_after"))
+    shape = f"{cfg['batch']} x 3 x {cfg['size']} x {cfg['size']} uint8"
+    return f"{shape}, {cfg['threads']} thread(s), {cfg['device']} (load average before: {la}; after: {lb})"
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _busy(cfg: dict, cpus: int) -> bool:
+    """Other jobs plus this run's threads reached the CPU count during the configuration."""
+    return max(cfg["loadavg_before"][0], cfg["loadavg_after"][0]) + cfg["threads"] - 1 >= cpus
+
+
+def _status(t: dict, cfg: dict, cpus: int) -> str:
+    """PASS/MISS, with '?' where multi-threaded timings ran on oversubscribed CPUs (copy included)."""
+    return t["status"] + ("?" if cfg["threads"] > 1 and _busy(cfg, cpus) else "")
+
+
+def print_text(cfg: dict) -> None:
+    print(f"\n== {config_title(cfg)}")
+    print(text_table(HEADERS, table_rows(cfg)).replace("**", ""))
+    for t in cfg["targets"]:
+        print(f"  [{_status(t, cfg, _cpus())}] {t['target']}: {t['value']}")
+    sys.stdout.flush()
+
+
+_LEGEND = (
+    "images/s: median over timed blocks after warm-up. *x slower than copy*: per-image time divided by the "
+    "per-image time of `x.clone()` on the same uint8 batch, measured in blocks interleaved with the row's. "
+    "*vs fastest per-image peer*: augkit images/s / the fastest peer row that gives per-image randomness for "
+    "the same operation (> 1 = augkit faster). *max/min*: slowest over fastest timed block (run-to-run "
+    "noise). "
+    "kornia runs on float32 [0, 1] batches, albumentations loops over HWC uint8 numpy images (conversions "
+    "untimed). *per-image random* **no**: one random draw (op choice) shared by the whole batch."
+)
+_CAUTION = (
+    "**Caution:** {n} of {total} configurations ran while the 1-minute load average plus the extra "
+    "benchmark threads reached the CPU count: other jobs competed for the cores, and a multi-threaded torch "
+    "op waits for its descheduled threads, so those rows (above all the 2-thread ones) are noisy lower "
+    "bounds. A multi-threaded target status marked `?` is not meaningful: the copy it is compared with "
+    "suffered the same waits."
+)
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    gpu = f", GPU {m['gpu']}" if "gpu" in m else ""
+    libs = ("python", "torch", "augkit", "kornia", "albumentations", "opencv", "torchvision")
+    versions = ", ".join(f"{k} {m.get(k, '?')}" for k in libs)
+    lines = [
+        "### Throughput benchmark (`benchmarks/bench_ops.py`)",
+        "",
+        f"Command: `{result['command']}`  ",
+        f"Machine: {m['cpu']}, {m['cpu_count']} CPUs (usable: {m['cpu_affinity']}){gpu}, {m['platform']}  ",
+        f"Versions: {versions}  ",
+        f"Load average at start: {m['loadavg_start']} (shared machine); wall time {result['wall_s']:.0f} s",
+        "",
+        _LEGEND,
+    ]
+    if result["quick"]:
+        lines[-1] += (
+            " Quick mode: per-image loops time 32 (32 px) or 16 (224 px) images per call, cycling through"
+            " the batch."
+        )
+    cpus = m["cpu_affinity"] or m["cpu_count"] or 1
+    busy = [c for c in result["configs"] if _busy(c, cpus)]
+    if busy:
+        lines += ["", _CAUTION.format(n=len(busy), total=len(result["configs"]))]
+    for cfg in result["configs"]:
+        targets = [[t["target"], t["value"], f"**{_status(t, cfg, cpus)}**"] for t in cfg["targets"]]
+        lines += ["", f"#### {config_title(cfg)}", "", markdown_table(HEADERS, table_rows(cfg)), ""]
+        lines += [markdown_table(["target", "measured", "status"], targets)]
+    return "\n".join(lines)

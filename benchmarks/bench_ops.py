@@ -52,15 +52,26 @@ from dataclasses import dataclass
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import machine_info, markdown_table, real_batch, sync_for, text_table, time_pair  # noqa: E402
+from _common import machine_info, markdown, print_text, real_batch, sync_for, time_pair  # noqa: E402
 
 import augkit  # noqa: E402
 from augkit.policy_tables import AUTOAUGMENT_POLICIES, RANDAUGMENT_OPS, TRIVIALAUGMENT_OPS  # noqa: E402
 from augkit.space import OPS, op_value  # noqa: E402
 
 SIZES = {32: 256, 224: 64}  # image side -> batch size
-QUICK_OPS = ("Rotate", "ShearX", "TranslateX", "AutoContrast", "Equalize", "Solarize", "Posterize", "Contrast",
-             "Color", "Sharpness", "Cutout")
+QUICK_OPS = (
+    "Rotate",
+    "ShearX",
+    "TranslateX",
+    "AutoContrast",
+    "Equalize",
+    "Solarize",
+    "Posterize",
+    "Contrast",
+    "Color",
+    "Sharpness",
+    "Cutout",
+)
 QUICK_TRANSFORMS = ("RandomFlip", "PadCrop", "RandomErasing", "RandomResizedCrop", "ColorJitter")
 POLICY_TASKS = ("randaugment", "trivialaugment", "aa-cifar10", "aa-imagenet")
 COPY_TASKS = ("flip", "padcrop", "erasing")
@@ -79,9 +90,21 @@ class Ctx:
     def batch(self) -> int:
         return self.x.shape[0]
 
-    def loop_count(self) -> int:
-        """Images a per-image loop processes per call: all of them, except in quick mode."""
-        return self.batch if not self.quick else min(self.batch, 32 if self.size <= 64 else 8)
+    def loop(self, body: Callable[[int], object]) -> tuple[Callable[[], object], int]:
+        """A per-image loop over ``n`` images per call (all, or a few in quick mode).
+
+        Each call continues where the previous one stopped, so a quick run still cycles
+        through the whole batch instead of timing a cache-hot handful of images.
+        """
+        n = self.batch if not self.quick else min(self.batch, 32 if self.size <= 64 else 16)
+        start = [0]
+
+        def call() -> list:
+            s, total = start[0], self.batch
+            start[0] = (s + n) % total
+            return [body((s + k) % total) for k in range(n)]
+
+        return call, n
 
 
 @dataclass
@@ -117,8 +140,15 @@ def _op_case(name: str) -> Case:
     return Case(name, "augkit op", build, quick=name in QUICK_OPS)
 
 
-def _module_case(name: str, make: Callable[[int], torch.nn.Module], task: str | None = None, float_input: bool = False,
-                 library: str = "augkit", quick: bool = True, note: str = "") -> Case:
+def _module_case(
+    name: str,
+    make: Callable[[int], torch.nn.Module],
+    task: str | None = None,
+    float_input: bool = False,
+    library: str = "augkit",
+    quick: bool = True,
+    note: str = "",
+) -> Case:
     def build(ctx: Ctx):
         mod, g = make(ctx.size).to(ctx.device), _gen(ctx)
         x = ctx.xf if float_input else ctx.x
@@ -134,7 +164,12 @@ def augkit_cases() -> list[Case]:
         ("RandomFlip", lambda s: t.RandomFlip(0.5), "flip", ""),
         ("PadCrop", lambda s: t.PadCrop(4), "padcrop", "pad 4, zero fill"),
         ("RandomErasing", lambda s: t.RandomErasing(), "erasing", "paper default: per-pixel random fill"),
-        ("RandomErasing(value=0)", lambda s: t.RandomErasing(value=0.0), "erasing", "constant fill, as the peers"),
+        (
+            "RandomErasing(value=0)",
+            lambda s: t.RandomErasing(value=0.0),
+            "erasing",
+            "constant fill, as the peers",
+        ),
         ("RandomResizedCrop", lambda s: t.RandomResizedCrop(s), "rrc", "bilinear"),
         ("RandomAffine", lambda s: t.RandomAffine(15, (0.1, 0.1), (0.9, 1.1), 0.1), None, "bilinear"),
         ("ElasticDistortion", lambda s: t.ElasticDistortion(), None, "alpha 34, sigma 4"),
@@ -146,8 +181,10 @@ def augkit_cases() -> list[Case]:
         ("GridMask", lambda s: t.GridMask(), None, ""),
         ("SamplePairing", lambda s: t.SamplePairing(), None, ""),
     ]
-    cases += [_module_case(n, f, task, quick=n.split("(")[0] in QUICK_TRANSFORMS, note=note, library="augkit")
-              for n, f, task, note in transforms]
+    cases += [
+        _module_case(n, f, task, quick=n.split("(")[0] in QUICK_TRANSFORMS, note=note, library="augkit")
+        for n, f, task, note in transforms
+    ]
     policies = [
         ("RandAugment(2, 9)", lambda s: t.RandAugment(2, 9), "randaugment"),
         ("TrivialAugment()", lambda s: t.TrivialAugment(), "trivialaugment"),
@@ -156,8 +193,11 @@ def augkit_cases() -> list[Case]:
     ]
     for n, f, task in policies:
         cases.append(_module_case(n, f, task, library="augkit policy", note="uint8"))
-        cases.append(_module_case(n + " float32", f, None, True, "augkit policy", quick=False,
-                                  note="float input, like kornia"))
+        cases.append(
+            _module_case(
+                n + " float32", f, None, True, "augkit policy", quick=False, note="float input, like kornia"
+            )
+        )
     return cases
 
 
@@ -179,16 +219,20 @@ def kornia_cases() -> list[Case]:
 
     def looped(name, make, task, note=""):
         def build(ctx: Ctx):
-            mod, n = make(K, ctx.size).to(ctx.device), ctx.loop_count()
-            return (lambda: [mod(ctx.xf[i : i + 1]) for i in range(n)]), n
+            mod = make(K, ctx.size).to(ctx.device)
+            return ctx.loop(lambda i: mod(ctx.xf[i : i + 1]))
 
         return Case(name + " per-image loop", "kornia", build, task, True, note=note)
 
     cases = [
         batched("RandomHorizontalFlip", lambda K, s: K.RandomHorizontalFlip(p=0.5), "flip"),
         batched("RandomCrop(padding=4)", lambda K, s: K.RandomCrop((s, s), padding=4), "padcrop"),
-        batched("RandomErasing", lambda K, s: K.RandomErasing(p=0.5, scale=(0.02, 0.4), ratio=(0.3, 3.3)),
-                "erasing", note="value 0"),
+        batched(
+            "RandomErasing",
+            lambda K, s: K.RandomErasing(p=0.5, scale=(0.02, 0.4), ratio=(0.3, 3.3)),
+            "erasing",
+            note="value 0",
+        ),
         batched("RandomResizedCrop", lambda K, s: K.RandomResizedCrop((s, s)), "rrc"),
         batched("ColorJitter", lambda K, s: K.ColorJitter(0.4, 0.4, 0.4, 0.1), "jitter"),
         batched("RandomGaussianBlur", lambda K, s: K.RandomGaussianBlur((13, 13), (0.1, 2.0), p=0.5), "blur"),
@@ -225,16 +269,19 @@ def _alb_op(A, name: str, m: float, p: float, s: int, spread: bool = False):
     big = max(abs(lo), abs(hi))
     base = re.sub(r"(Signed|Wide|Code)$", "", name)
     deg = (math.degrees(math.atan(lo)), math.degrees(math.atan(hi)))  # augkit shears by a factor
-    enh = lambda key: A.ColorJitter(**{k: (lo, hi) if k == key else 0
-                                       for k in ("brightness", "contrast", "saturation")}, hue=0, p=p)
+    enh = lambda key: A.ColorJitter(
+        **{k: (lo, hi) if k == key else 0 for k in ("brightness", "contrast", "saturation")}, hue=0, p=p
+    )
     table = {
         "Identity": lambda: A.NoOp(p=1.0),
         "ShearX": lambda: A.Affine(shear={"x": deg, "y": 0}, interpolation=0, fill=128, p=p),
         "ShearY": lambda: A.Affine(shear={"x": 0, "y": deg}, interpolation=0, fill=128, p=p),
-        "TranslateX": lambda: A.Affine(translate_percent={"x": (lo / s, hi / s), "y": 0}, interpolation=0,
-                                       fill=128, p=p),
-        "TranslateY": lambda: A.Affine(translate_percent={"x": 0, "y": (lo / s, hi / s)}, interpolation=0,
-                                       fill=128, p=p),
+        "TranslateX": lambda: A.Affine(
+            translate_percent={"x": (lo / s, hi / s), "y": 0}, interpolation=0, fill=128, p=p
+        ),
+        "TranslateY": lambda: A.Affine(
+            translate_percent={"x": 0, "y": (lo / s, hi / s)}, interpolation=0, fill=128, p=p
+        ),
         "Rotate": lambda: A.Affine(rotate=(lo, hi), interpolation=0, fill=128, p=p),
         # method="pil" is PIL's autocontrast; the default "cdf" is an equalisation
         "AutoContrast": lambda: A.AutoContrast(method="pil", p=p),
@@ -245,10 +292,16 @@ def _alb_op(A, name: str, m: float, p: float, s: int, spread: bool = False):
         "Brightness": lambda: enh("brightness"),
         "Contrast": lambda: enh("contrast"),
         "Color": lambda: enh("saturation"),
-        "Sharpness": lambda: A.Sharpen(alpha=(0.0, min(1.0, max(abs(lo - 1), abs(hi - 1)))), lightness=(1.0, 1.0),
-                                       p=p),
-        "Cutout": lambda: A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=(int(big), int(big)),
-                                          hole_width_range=(int(big), int(big)), fill=128, p=p),
+        "Sharpness": lambda: A.Sharpen(
+            alpha=(0.0, min(1.0, max(abs(lo - 1), abs(hi - 1)))), lightness=(1.0, 1.0), p=p
+        ),
+        "Cutout": lambda: A.CoarseDropout(
+            num_holes_range=(1, 1),
+            hole_height_range=(int(big), int(big)),
+            hole_width_range=(int(big), int(big)),
+            fill=128,
+            p=p,
+        ),
     }
     if base not in table:
         raise ValueError(f"no albumentations counterpart for augkit op {name!r}")
@@ -274,27 +327,44 @@ def albumentations_cases() -> list[Case]:
 
     def looped(name, make, task, note=""):
         def build(ctx: Ctx):
-            tr, n = make(ctx.size), ctx.loop_count()
-            arrays = ctx.arrays[:n]
-            return (lambda: [tr(image=a)["image"] for a in arrays]), n
+            tr = make(ctx.size)
+            return ctx.loop(lambda i: tr(image=ctx.arrays[i])["image"])
 
         return Case(name, "albumentations", build, task, True, note=note)
 
     cases = [
         looped("HorizontalFlip", lambda s: A.HorizontalFlip(p=0.5), "flip"),
-        looped("PadIfNeeded+RandomCrop", lambda s: A.Compose([
-            A.PadIfNeeded(s + 8, s + 8, border_mode=cv2.BORDER_CONSTANT, fill=0), A.RandomCrop(s, s)]), "padcrop"),
-        looped("Erasing", lambda s: A.Erasing(scale=(0.02, 0.4), ratio=(0.3, 3.3), p=0.5), "erasing", "fill 0"),
-        looped("CoarseDropout", lambda s: A.CoarseDropout((1, 1), (s // 2, s // 2), (s // 2, s // 2), p=1.0),
-               "cutout", "1 hole, half the side"),
+        looped(
+            "PadIfNeeded+RandomCrop",
+            lambda s: A.Compose(
+                [A.PadIfNeeded(s + 8, s + 8, border_mode=cv2.BORDER_CONSTANT, fill=0), A.RandomCrop(s, s)]
+            ),
+            "padcrop",
+        ),
+        looped(
+            "Erasing", lambda s: A.Erasing(scale=(0.02, 0.4), ratio=(0.3, 3.3), p=0.5), "erasing", "fill 0"
+        ),
+        looped(
+            "CoarseDropout",
+            lambda s: A.CoarseDropout((1, 1), (s // 2, s // 2), (s // 2, s // 2), p=1.0),
+            "cutout",
+            "1 hole, half the side",
+        ),
         looped("RandomResizedCrop", lambda s: A.RandomResizedCrop((s, s)), "rrc"),
         looped("ColorJitter", lambda s: A.ColorJitter(0.4, 0.4, 0.4, 0.1, p=1.0), "jitter"),
         looped("GaussianBlur", lambda s: A.GaussianBlur((3, 13), (0.1, 2.0), p=0.5), "blur"),
     ]
     built = "built from SomeOf/OneOf/Sequential"
     cases += [
-        looped("RandAugment-like SomeOf(n=2)", lambda s: _alb_policy(A, "randaugment", s), "randaugment", built),
-        looped("TrivialAugment-like OneOf", lambda s: _alb_policy(A, "trivialaugment", s), "trivialaugment", built),
+        looped(
+            "RandAugment-like SomeOf(n=2)", lambda s: _alb_policy(A, "randaugment", s), "randaugment", built
+        ),
+        looped(
+            "TrivialAugment-like OneOf",
+            lambda s: _alb_policy(A, "trivialaugment", s),
+            "trivialaugment",
+            built,
+        ),
         looped("AutoAugment-like cifar10", lambda s: _alb_policy(A, "aa-cifar10", s), "aa-cifar10", built),
         looped("AutoAugment-like imagenet", lambda s: _alb_policy(A, "aa-imagenet", s), "aa-imagenet", built),
     ]
@@ -323,17 +393,26 @@ def torchvision_cases() -> list[Case]:
     ]
     cases = []
     for name, make, task in made:
+
         def loop(ctx: Ctx, make=make):
-            tr, n = make(ctx.size), ctx.loop_count()
-            return (lambda: [tr(ctx.x[i]) for i in range(n)]), n
+            tr = make(ctx.size)
+            return ctx.loop(lambda i: tr(ctx.x[i]))
 
         def batch(ctx: Ctx, make=make):
             tr = make(ctx.size)
             return (lambda: tr(ctx.x)), ctx.batch
 
         cases.append(Case(name + " per-image loop", "torchvision", loop, task, True))
-        cases.append(Case(name + " batched", "torchvision", batch, task, False,
-                          note="one parameter draw for the whole batch"))
+        cases.append(
+            Case(
+                name + " batched",
+                "torchvision",
+                batch,
+                task,
+                False,
+                note="one parameter draw for the whole batch",
+            )
+        )
     return cases
 
 
@@ -350,31 +429,68 @@ def run_config(cases: list[Case], size: int, threads: int, device: torch.device,
         pass
     torch.manual_seed(0)  # kornia draws from the global RNG
     x = real_batch(SIZES[size], size, seed=size).to(device)
-    ctx = Ctx(size, x, x.float().div(255), [a.numpy() for a in x.cpu().permute(0, 2, 3, 1).contiguous()], device,
-              args.quick)
+    ctx = Ctx(
+        size,
+        x,
+        x.float().div(255),
+        [a.numpy() for a in x.cpu().permute(0, 2, 3, 1).contiguous()],
+        device,
+        args.quick,
+    )
     sync = sync_for(device)
     copy = lambda: ctx.x.clone()
-    kw = dict(repeats=3 if args.quick else 7, min_time=0.02 if args.quick else 0.1, warmup=1 if args.quick else 2)
+    kw = dict(
+        repeats=3 if args.quick else 5, min_time=0.02 if args.quick else 0.1, warmup=1 if args.quick else 2
+    )
     load0 = os.getloadavg()
     base = time_pair(copy, copy, sync, **kw)
-    rows = [dict(name="memcopy x.clone()", library="baseline", task=None, per_image=None, note="uint8 batch",
-                 images_per_s=ctx.batch / base.op_s, seconds_per_call=base.op_s, copy_s=base.op_s, slower=1.0)]
+    rows = [
+        dict(
+            name="memcopy x.clone()",
+            library="baseline",
+            task=None,
+            per_image=None,
+            note="uint8 batch",
+            images_per_s=ctx.batch / base.op_s,
+            seconds_per_call=base.op_s,
+            copy_s=base.op_s,
+            slower=1.0,
+            spread=max(base.op_all) / min(base.op_all),
+        )
+    ]
     for case in cases:
-        row = dict(name=case.name, library=case.library, task=case.task, per_image=case.per_image, note=case.note)
+        row = dict(
+            name=case.name, library=case.library, task=case.task, per_image=case.per_image, note=case.note
+        )
         try:
             fn, n = case.build(ctx)
             tm = time_pair(fn, copy, sync, **kw)
             per_img_copy = tm.copy_s / ctx.batch
-            row.update(images_per_s=n / tm.op_s, seconds_per_call=tm.op_s, copy_s=tm.copy_s, images_per_call=n,
-                       slower=(tm.op_s / n) / per_img_copy)
+            row.update(
+                images_per_s=n / tm.op_s,
+                seconds_per_call=tm.op_s,
+                copy_s=tm.copy_s,
+                images_per_call=n,
+                slower=(tm.op_s / n) / per_img_copy,
+                spread=max(tm.op_all) / min(tm.op_all),
+            )
+            if device.type != "cpu" and case.library == "albumentations":
+                row["note"] = (row["note"] + "; " if row["note"] else "") + "runs on the CPU"
         except Exception as e:  # noqa: BLE001 - a failing row is reported, the run goes on
             row.update(images_per_s=math.nan, slower=math.nan, error=f"{type(e).__name__}: {e}"[:200])
         rows.append(row)
         if args.verbose:
             print(f"  {case.library:15s} {case.name:38s} {row['images_per_s']:>14,.0f} img/s", flush=True)
     _add_peer_ratios(rows)
-    cfg = dict(size=size, batch=ctx.batch, threads=threads, device=str(device), loadavg_before=load0,
-               loadavg_after=os.getloadavg(), rows=rows)
+    cfg = dict(
+        size=size,
+        batch=ctx.batch,
+        threads=threads,
+        device=str(device),
+        loadavg_before=load0,
+        loadavg_after=os.getloadavg(),
+        rows=rows,
+    )
     cfg["targets"] = _targets(rows)
     return cfg
 
@@ -387,8 +503,14 @@ def _add_peer_ratios(rows: list[dict]) -> None:
     for row in rows:
         if not _is_augkit(row) or not row["task"]:
             continue
-        peers = [r for r in rows if not _is_augkit(r) and r["task"] == row["task"] and r["per_image"]
-                 and not math.isnan(r["images_per_s"])]
+        peers = [
+            r
+            for r in rows
+            if not _is_augkit(r)
+            and r["task"] == row["task"]
+            and r["per_image"]
+            and not math.isnan(r["images_per_s"])
+        ]
         if peers:
             best = max(peers, key=lambda r: r["images_per_s"])
             row["peer"] = f"{best['library']} {best['name']}"
@@ -402,77 +524,36 @@ def _targets(rows: list[dict]) -> list[dict]:
             continue
         if row["task"] in COPY_TASKS:
             ok = row["slower"] <= 3.0
-            out.append(dict(target=f"{row['name']} within 3x of memcopy", value=f"{row['slower']:.2f}x slower",
-                            status="PASS" if ok else "MISS"))
+            out.append(
+                dict(
+                    target=f"{row['name']} within 3x of memcopy",
+                    value=f"{row['slower']:.2f}x slower",
+                    status="PASS" if ok else "MISS",
+                )
+            )
         elif row["task"] in POLICY_TASKS:
             if "vs_peer" not in row:
-                out.append(dict(target=f"{row['name']} >= 2x fastest per-image peer", value="no peer", status="n/a"))
+                out.append(
+                    dict(target=f"{row['name']} >= 2x fastest per-image peer", value="no peer", status="n/a")
+                )
                 continue
             ok = row["vs_peer"] >= 2.0
-            out.append(dict(target=f"{row['name']} >= 2x fastest per-image peer ({row['peer']})",
-                            value=f"{row['vs_peer']:.2f}x", status="PASS" if ok else "MISS"))
+            out.append(
+                dict(
+                    target=f"{row['name']} >= 2x fastest per-image peer ({row['peer']})",
+                    value=f"{row['vs_peer']:.2f}x",
+                    status="PASS" if ok else "MISS",
+                )
+            )
     return out
-
-
-# --- output ------------------------------------------------------------------------------------------
-
-HEADERS = ["name", "library", "per-image random", "images/s", "x slower than copy", "vs fastest per-image peer",
-           "note"]
-
-
-def _table_rows(cfg: dict) -> list[list[object]]:
-    yes = {True: "yes", False: "**no**", None: ""}
-    rows = []
-    for r in cfg["rows"]:
-        vs = f"{r['vs_peer']:.2f}x ({r['peer']})" if "vs_peer" in r else ""
-        note = r.get("error", r["note"])
-        rows.append([r["name"], r["library"], yes[r["per_image"]], r["images_per_s"], r["slower"], vs, note])
-    return rows
-
-
-def _title(cfg: dict) -> str:
-    la, lb = (", ".join(f"{v:.2f}" for v in cfg[k]) for k in ("loadavg_before", "loadavg_after"))
-    return (f"{cfg['batch']} x 3 x {cfg['size']} x {cfg['size']} uint8, {cfg['threads']} thread(s), {cfg['device']}"
-            f" (load average before: {la}; after: {lb})")
-
-
-def print_text(cfg: dict) -> None:
-    print(f"\n== {_title(cfg)}")
-    print(text_table(HEADERS, _table_rows(cfg)).replace("**", ""))
-    for t in cfg["targets"]:
-        print(f"  [{t['status']}] {t['target']}: {t['value']}")
-    sys.stdout.flush()
-
-
-def markdown(result: dict) -> str:
-    m = result["machine"]
-    lines = [
-        "### Throughput benchmark (`benchmarks/bench_ops.py`)",
-        "",
-        f"Command: `{result['command']}`  ",
-        f"Machine: {m['cpu']}, {m['cpu_count']} CPUs (affinity {m['cpu_affinity']}), {m['platform']}"
-        + (f", GPU {m['gpu']}" if "gpu" in m else "") + "  ",
-        f"Versions: python {m['python']}, torch {m['torch']}, kornia {m['kornia']}, albumentations "
-        f"{m['albumentations']}, opencv {m['opencv']}, torchvision {m['torchvision']}, augkit {augkit.__version__}  ",
-        f"Load average at start: {m['loadavg_start']} (shared machine); wall time {result['wall_s']:.0f} s",
-        "",
-        "images/s: median over timed blocks after warm-up. *x slower than copy*: per-image time divided by "
-        "the per-image time of `x.clone()` on the same uint8 batch, measured interleaved with each row. "
-        "*vs fastest per-image peer*: augkit images/s / the fastest peer row that gives per-image randomness "
-        "for the same operation (> 1 = augkit faster). kornia runs on float32 [0, 1] batches, albumentations "
-        "loops over HWC uint8 numpy images (conversions untimed).",
-    ]
-    for cfg in result["configs"]:
-        lines += ["", f"#### {_title(cfg)}", "", markdown_table(HEADERS, _table_rows(cfg)), ""]
-        lines += [markdown_table(["target", "measured", "status"],
-                                 [[t["target"], t["value"], f"**{t['status']}**"] for t in cfg["targets"]])]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats and a smaller op list (~2 min)")
-    ap.add_argument("--threads", type=int, nargs="+", default=None, help="torch/OpenCV thread counts (default 1 2)")
+    ap.add_argument(
+        "--threads", type=int, nargs="+", default=None, help="torch/OpenCV thread counts (default 1 2)"
+    )
     ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), choices=list(SIZES))
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--only", default=None, help="regex: keep rows whose library or name matches")
@@ -490,8 +571,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.only:
         cases = [c for c in cases if re.search(args.only, f"{c.library} {c.name}")]
     t0 = time.perf_counter()
-    result = dict(command="python benchmarks/bench_ops.py " + " ".join(sys.argv[1:] if argv is None else argv),
-                  machine=machine_info(device), configs=[])
+    result = dict(
+        command="python benchmarks/bench_ops.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        machine={**machine_info(device), "augkit": augkit.__version__},
+        quick=args.quick,
+        configs=[],
+    )
     for size in args.sizes:
         for th in threads:
             cfg = run_config(cases, size, th, device, args)

@@ -30,6 +30,15 @@ from augkit.evaluate import (
 from augkit.models import build_model
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Every tensor here is tiny: intra-op threads only add synchronisation (badly so on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 # ----------------------------------------------------------------------------- accuracy
 def test_accuracy_metrics_hand_case() -> None:
     p = torch.tensor(
@@ -225,7 +234,7 @@ def test_shift_view() -> None:
 # ----------------------------------------------------------------------------- FGSM / I-FGSM
 @pytest.fixture(scope="module")
 def digits_model() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    """A small MLP trained on sklearn digits (full batch Adam, ~1 s) and a held-out uint8 set."""
+    """A small MLP trained on sklearn digits (full-batch Adam, under a second) and a held-out uint8 set."""
     d = load_digits()
     x = torch.from_numpy(np.rint(d.images * 255.0 / 16.0)).to(torch.uint8).unsqueeze(1)
     y = torch.from_numpy(d.target).long()
@@ -238,7 +247,7 @@ def digits_model() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
         nn.init.zeros_(layer.bias)
     xf = x[:1200].float() / 255.0
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    for _ in range(300):
+    for _ in range(150):
         loss = nn.functional.cross_entropy(model(xf), y[:1200])
         opt.zero_grad()
         loss.backward()

@@ -35,9 +35,8 @@ Choices and departures
   except at exact pixel-border ties, which Pillow breaks by accumulated float error.
 * Elastic: the Gaussian is truncated at 4 sigma (``scipy.ndimage`` default, which Simard-style
   implementations use) with reflect padding; ``sigma == 0`` uses the raw noise.
-* ``pad_crop`` never resamples and never indexes pixel by pixel: constant mode is three
-  streaming passes (pad rows, copy one contiguous chunk per plane, mask wrapped columns);
-  reflect/edge pad once and copy whole strided windows.
+* ``pad_crop`` never resamples and never indexes pixel by pixel: two streaming passes (pad once,
+  then copy every per-image window as one strided block with a single ``index_select``).
   Offsets are range-checked when on the CPU; on accelerators they are clamped to
   [0, 2 * padding] (a check would force a device synchronisation).
 * Parameter maths runs in float64 (indices, Pillow's rotation matrix), so MPS is unsupported.
@@ -315,44 +314,19 @@ def scale(x: Tensor, factor: Tensor | float, interpolation: str = "nearest", fil
     return warp_affine(x, _matrix(x, [s, 0, cx - cx * s, 0, s, cy - cy * s]), interpolation, fill)
 
 
-def _shift_constant(x: Tensor, off: Tensor, p: int, fill: Fill) -> Tensor:
-    """Constant-mode pad_crop in three streaming passes (no per-pixel index).
-
-    Planes get zero rows above and below; every output plane is then ONE contiguous H*W chunk of
-    that buffer starting at row (top + e), column (left - p): rows that fall outside the image
-    read the zero rows, columns that wrap around into a neighbouring row are zeroed by a
-    per-image column mask, and a non-zero ``fill`` is added where the mask is off.
-    """
+def _pad(x: Tensor, p: int, mode: str, fill: Fill) -> Tensor:
     B, C, H, W = x.shape
-    e = -(-p // W)  # extra zero rows: every chunk start stays inside the buffer
-    Hq = H + 2 * (p + e)
-    src = F.pad(x, (0, 0, p + e, p + e)).view(-1)
-    top, left = off[:, 0], off[:, 1]
-    starts = torch.arange(B, device=x.device) * (C * Hq * W) + (top + e) * W + (left - p)
-    n_starts = B * C * Hq * W - (C - 1) * Hq * W - H * W + 1
-    out = src.as_strided((n_starts, C, H * W), (1, Hq * W, 1)).index_select(0, starts).view(B, C, H, W)
-    cols = torch.arange(W, device=x.device) + (left - p)[:, None]
-    col_ok = ((cols >= 0) & (cols < W)).to(x.dtype)[:, None, None, :]
-    out.mul_(col_ok)
-    if not _is_zero(fill):
-        rows = torch.arange(H, device=x.device) + (top - p)[:, None]
-        row_ok = ((rows >= 0) & (rows < H)).to(x.dtype)[:, None, :, None]
-        out.add_(_native_fill(fill, x) * (1 - row_ok * col_ok))
+    if mode == "reflect":
+        return _pad_reflect(x, p, p)
+    if mode == "edge":
+        return F.pad(x, (p, p, p, p), mode="replicate")
+    if isinstance(fill, (int, float)) and not isinstance(fill, bool):
+        value = float(min(255, max(0, round(fill)))) if x.dtype == torch.uint8 else float(fill)
+        return F.pad(x, (p, p, p, p), value=value)
+    out = x.new_empty(B, C, H + 2 * p, W + 2 * p)
+    out.copy_(_native_fill(fill, x).expand_as(out))
+    out[:, :, p : p + H, p : p + W] = x
     return out
-
-
-def _shift_padded(x: Tensor, off: Tensor, p: int, mode: str) -> Tensor:
-    """Reflect/edge pad_crop: pad once, then copy every (C, H, W) window with one index_select."""
-    B, C, H, W = x.shape
-    xp = (
-        _pad_reflect(x, p, p) if mode == "reflect" else F.pad(x, (p, p, p, p), mode="replicate")
-    ).contiguous()
-    Hp, Wp = H + 2 * p, W + 2 * p
-    # Each window is the same strided view of the flat padded storage shifted by
-    # b * C*Hp*Wp + top * Wp + left, so index_select copies whole windows row by row.
-    starts = torch.arange(B, device=x.device) * (C * Hp * Wp) + off[:, 0] * Wp + off[:, 1]
-    n_starts = (B - 1) * C * Hp * Wp + 2 * p * Wp + 2 * p + 1
-    return xp.view(-1).as_strided((n_starts, C, H, W), (1, Hp * Wp, Wp, 1)).index_select(0, starts)
 
 
 def pad_crop(x: Tensor, offsets: Tensor, padding: int, fill: Fill = 0, mode: str = "constant") -> Tensor:
@@ -374,15 +348,20 @@ def pad_crop(x: Tensor, offsets: Tensor, padding: int, fill: Fill = 0, mode: str
         raise ValueError(f"offsets must have shape ({B}, 2), got {tuple(offsets.shape)}")
     if offsets.device.type == "cpu" and B and (offsets.min() < 0 or offsets.max() > 2 * padding):
         raise ValueError(f"offsets must lie in [0, {2 * padding}] (= 2 * padding), got {offsets.tolist()}")
-    if mode == "constant":
+    if mode == "constant" and not _is_zero(fill):
         _fill_tensor(fill, x, torch.float64)  # validate even when there is nothing to fill
     if B == 0 or padding == 0 or H == 0 or W == 0:
         return x.clone()
-    off = offsets.to(device=x.device, dtype=torch.int64).clamp(0, 2 * padding)
-    x = x.contiguous()
-    if mode == "constant":
-        return _shift_constant(x, off, padding, fill)
-    return _shift_padded(x, off, padding, mode)
+    off = offsets.to(device=x.device, dtype=torch.int64)
+    if offsets.device.type != "cpu":  # not validated above (that would synchronise): clamp instead
+        off = off.clamp(0, 2 * padding)
+    xp = _pad(x, padding, mode, fill).contiguous()
+    Hp, Wp = H + 2 * padding, W + 2 * padding
+    # Every window is the same strided (C, H, W) view of the flat padded storage shifted by
+    # b * C*Hp*Wp + top * Wp + left, so one index_select copies whole windows row by row.
+    starts = torch.arange(B, device=x.device) * (C * Hp * Wp) + off[:, 0] * Wp + off[:, 1]
+    n_starts = (B - 1) * C * Hp * Wp + 2 * padding * Wp + 2 * padding + 1
+    return xp.view(-1).as_strided((n_starts, C, H, W), (1, Hp * Wp, Wp, 1)).index_select(0, starts)
 
 
 def _check_size(size: int | Sequence[int]) -> tuple[int, int]:
