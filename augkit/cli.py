@@ -106,7 +106,7 @@ def _cmd_compare(ns: argparse.Namespace) -> int:
         return 0
     report = compare(
         cfg,
-        resume=ns.resume,
+        resume=ns.resume or bool(base),  # the no-argument preset continues its own earlier run
         overwrite=ns.overwrite,
         progress=not ns.quiet,
         command="augkit " + " ".join(sys.argv[1:]),

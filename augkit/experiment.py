@@ -72,11 +72,13 @@ def quick_preset() -> CompareConfig:
     train = TrainConfig(
         dataset="fashion-mnist" if fm else "digits",
         subset=6000 if fm else 0.0,
-        epochs=8 if fm else 15,
+        epochs=5 if fm else 12,
         batch_size=128,
         lr=0.05,
+        eval_every=1,
+        test_subset=2000 if fm else 0.0,
         fgsm_eps=4.0,
-        adv_images=1000,
+        adv_images=500,
         tta_policy_views=2,
     )
     return CompareConfig(
@@ -146,10 +148,10 @@ def compare(
         flush=True,
     )
     for s in cfg.strategies:
-        sdir = out / strategy_dirname(s)
-        _gallery(s, ds, sdir / "gallery.png")
-        for seed in range(cfg.seeds):
-            rdir = sdir / f"seed{seed}"
+        _gallery(s, ds, out / strategy_dirname(s) / "gallery.png")
+    for seed in range(cfg.seeds):  # seed-major: an interrupted compare still has every strategy
+        for s in cfg.strategies:
+            rdir = out / strategy_dirname(s) / f"seed{seed}"
             if (rdir / "final.json").exists():
                 continue
             run_training(
