@@ -70,8 +70,19 @@ def _check_interp(interpolation: str) -> str:
 # Per-image auxiliary inputs an op may ask for (OpSpec.aux), resolved from the params.
 _AUX: dict[str, Callable[[PolicyParams, int, Tensor, Tensor], Tensor]] = {
     "center": lambda p, s, idx, x: p.centers[idx, s],
-    "partner": lambda p, s, idx, x: x[p.partners[idx, s]],
+    "partner": lambda p, s, idx, x: x.index_select(0, p.partners[idx, s]),
 }
+
+
+def _copy_rows(out: Tensor, idx: Tensor, y: Tensor) -> None:
+    """``out[idx] = y`` for whole images.  ``index_copy_`` moves uint8 images byte by byte, so
+    contiguous uint8 rows whose length is a multiple of 8 bytes are moved as int64 words."""
+    y = y.to(out.dtype)
+    if out.element_size() == 1 and out.is_contiguous() and out[0].numel() % 8 == 0 and out.numel():
+        rows = out.view(out.shape[0], -1).view(torch.int64)
+        rows.index_copy_(0, idx, y.reshape(y.shape[0], -1).contiguous().view(torch.int64))
+    else:
+        out.index_copy_(0, idx, y)
 
 
 def run_stages(
@@ -81,24 +92,37 @@ def run_stages(
     fill: float | tuple = 128.0,
     interpolation: str = "nearest",
 ) -> Tensor:
-    """Execute per-image op choices stage by stage, grouping images that share an op."""
+    """Execute per-image op choices stage by stage, grouping images that share an op.
+
+    One stable sort per stage lists each op's images in increasing order (the sub-batch a
+    kernel sees is exactly ``x[nonzero(op == k)]``); groups are gathered with ``index_select``
+    and written back with ``index_copy_`` (advanced-indexing get/set is several times slower).
+    Only the first stage that fires copies the batch: later stages update that copy in place
+    (unless an op of the stage reads other images, SamplePairing, or autograd is recording),
+    because at 224 px every fresh batch-sized buffer costs more in page faults than the copy.
+    """
     h, w = x.shape[-2:]
+    n_ops = len(names)
+    cur, owned = x, False
     for s in range(params.ops.shape[1]):
-        ops_s, on = params.ops[:, s], params.applied[:, s]
-        counts = torch.bincount(ops_s[on].cpu(), minlength=len(names)).tolist()
+        key = torch.where(params.applied[:, s], params.ops[:, s], n_ops)  # n_ops = not applied
+        counts = torch.bincount(key.cpu(), minlength=n_ops + 1).tolist()[:n_ops]
         if not any(counts):
             continue
-        out = x.clone()
-        for k, n in enumerate(counts):
-            if n == 0:
-                continue
-            idx = torch.nonzero(on & (ops_s == k)).squeeze(1)
+        present = [k for k, n in enumerate(counts) if n]
+        reads_others = any("partner" in OPS[names[k]].aux for k in present)
+        out = cur if owned and not reads_others and not cur.requires_grad else cur.clone()
+        order = torch.sort(key, stable=True).indices  # by op, then by image index
+        starts = [sum(counts[:k]) for k in range(n_ops)]
+        for k in present:
+            idx = order[starts[k] : starts[k] + counts[k]]
             spec = OPS[names[k]]
             value = op_value(names[k], params.magnitude[idx, s], params.sign[idx, s], h, w)
-            aux = {a: _AUX[a](params, s, idx, x) for a in spec.aux}
-            out[idx] = spec.kernel(x[idx], value, fill=fill, interpolation=interpolation, **aux)
-        x = out
-    return x
+            aux = {a: _AUX[a](params, s, idx, cur) for a in spec.aux}
+            y = spec.kernel(cur.index_select(0, idx), value, fill=fill, interpolation=interpolation, **aux)
+            _copy_rows(out, idx, y)  # groups are disjoint: in place, later groups still read inputs
+        cur, owned = out, True
+    return cur
 
 
 class _PolicyModule(Augment):

@@ -97,28 +97,72 @@ def _work_dtype(x: Tensor) -> torch.dtype:
     return torch.float32 if x.dtype == torch.uint8 else x.dtype
 
 
+def _luma_u8(x: Tensor) -> Tensor:
+    """Pillow ``convert("L")`` of an RGB uint8 batch as int32 ``(B, 1, H, W)`` (in-place int ops)."""
+    xi = x.to(torch.int32)
+    acc = xi[:, 0:1] * _LUMA_WEIGHTS[0]
+    acc.add_(xi[:, 1:2], alpha=_LUMA_WEIGHTS[1]).add_(xi[:, 2:3], alpha=_LUMA_WEIGHTS[2])
+    return acc.add_(1 << (_LUMA_SHIFT - 1)).bitwise_right_shift_(_LUMA_SHIFT)
+
+
 def _luma(x: Tensor) -> Tensor:
     """Pillow ``convert("L")`` as a ``(B, 1, H, W)`` working tensor (exact integers for uint8)."""
     if x.shape[1] == 1:
         return to_work(x)
     if x.dtype == torch.uint8:
-        w = torch.tensor(_LUMA_WEIGHTS, dtype=torch.int32, device=x.device).view(1, 3, 1, 1)
-        acc = (x.to(torch.int32) * w).sum(dim=1, keepdim=True) + (1 << (_LUMA_SHIFT - 1))
-        return (acc >> _LUMA_SHIFT).to(torch.float32)
+        return _luma_u8(x).to(torch.float32)
     w = torch.tensor(_LUMA_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1) / float(1 << _LUMA_SHIFT)
     return (x * w).sum(dim=1, keepdim=True)
 
 
+def _finish_tmp(out: Tensor, like: Tensor) -> Tensor:
+    """``finish(out, like)`` (clipping) for a temporary ``out``, rounding and clamping in place.
+
+    Fresh float temporaries of a 224 px batch exceed glibc's mmap threshold, so each one
+    costs page faults; reusing ``out`` avoids them (same operations, same bits).
+    """
+    if out.requires_grad:
+        return finish(out, like)
+    if like.dtype == torch.uint8:
+        return out.round_().clamp_(0, 255).to(torch.uint8)
+    return out.clamp_(0.0, 1.0).to(like.dtype)
+
+
+_LEVELS = 256
+
+
+def _levels(x: Tensor) -> Tensor:
+    """The 256 uint8 levels as float32 ``(256,)``: the domain of a per-image lookup table."""
+    return torch.arange(_LEVELS, dtype=torch.float32, device=x.device)
+
+
+def _apply_lut(x: Tensor, lut: Tensor) -> Tensor:
+    """Map uint8 ``x`` through a per-image ``(B, 256)`` or per-channel ``(B, C, 256)`` uint8 table.
+
+    A uint8 op whose output pixel depends only on (image, channel, input value) is computed
+    on its 256 levels with the very same float32 expression, then applied with one gather:
+    bit-identical to the full-size float path, with no float temporaries of the batch size.
+    """
+    b, c, h, w = x.shape
+    if x.numel() == 0:
+        return x.clone()
+    rows = lut.reshape(-1, _LEVELS)
+    idx = x.reshape(rows.shape[0], -1).to(torch.int64)
+    return rows.gather(1, idx).view(b, c, h, w)
+
+
 def _blend(img: Tensor, degenerate: Tensor, factor: Tensor, like: Tensor) -> Tensor:
     """Pillow ``Image.blend(degenerate, img, factor)``, clipped; rounded (not truncated) for uint8."""
-    return finish(img * factor + degenerate * (1.0 - factor), like)
+    if img.requires_grad or degenerate.requires_grad or factor.requires_grad:
+        return finish(img * factor + degenerate * (1.0 - factor), like)
+    return _finish_tmp((img * factor).add_(degenerate * (1.0 - factor)), like)
 
 
 def brightness(x: Tensor, factor: Tensor | float) -> Tensor:
     """``ImageEnhance.Brightness``: blend with black, i.e. ``x * factor`` clipped."""
     check_image(x)
     f = _param(factor, x, "factor", _work_dtype(x))
-    return finish(to_work(x) * f, x)
+    return _finish_tmp(to_work(x) * f, x)
 
 
 def contrast(x: Tensor, factor: Tensor | float) -> Tensor:
@@ -127,11 +171,17 @@ def contrast(x: Tensor, factor: Tensor | float) -> Tensor:
     f = _param(factor, x, "factor", _work_dtype(x))
     if x.numel() == 0:
         return x.clone()
-    luma = _luma(x)
-    n = luma.shape[2] * luma.shape[3]
-    mean = luma.sum(dim=(1, 2, 3), keepdim=True, dtype=torch.float64) / n
+    n = x.shape[2] * x.shape[3]
     if x.dtype == torch.uint8:
-        mean = torch.floor(mean + 0.5)  # Pillow: int(ImageStat.mean + 0.5)
+        # integer luminance summed exactly in int64 (= the float64 sum of the exact levels)
+        luma = _luma_u8(x) if x.shape[1] == 3 else x
+        total = luma.reshape(x.shape[0], -1).sum(1, dtype=torch.int64).view(-1, 1, 1, 1)
+        mean = torch.floor(total.to(torch.float64) / n + 0.5)  # Pillow: int(ImageStat.mean + 0.5)
+        fd = f.detach()
+        lut = _levels(x) * fd.view(-1, 1) + (mean.to(f.dtype) * (1.0 - fd)).view(-1, 1)
+        return _apply_lut(x, lut.round_().clamp_(0, 255).to(torch.uint8))
+    luma = _luma(x)
+    mean = luma.sum(dim=(1, 2, 3), keepdim=True, dtype=torch.float64) / n
     return _blend(to_work(x), mean.to(f.dtype), f, x)
 
 
@@ -152,11 +202,16 @@ def sharpness(x: Tensor, factor: Tensor | float) -> Tensor:
     h, w = x.shape[-2:]
     if h < 3 or w < 3:  # every pixel is border: the degenerate is the image itself
         return finish(work.clone(), x)
-    rows = work[..., :, :-2] + work[..., :, 1:-1] + work[..., :, 2:]
-    box = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]
-    inner = (box + _SMOOTH_CENTRE_EXTRA * work[..., 1:-1, 1:-1]) / _SMOOTH_DIVISOR
+    if work.requires_grad:
+        rows = work[..., :, :-2] + work[..., :, 1:-1] + work[..., :, 2:]
+        box = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]
+        inner = (box + _SMOOTH_CENTRE_EXTRA * work[..., 1:-1, 1:-1]) / _SMOOTH_DIVISOR
+    else:  # the same sums in place (4 * centre is exact, so add's alpha cannot change a bit)
+        rows = (work[..., :, :-2] + work[..., :, 1:-1]).add_(work[..., :, 2:])
+        box = (rows[..., :-2, :] + rows[..., 1:-1, :]).add_(rows[..., 2:, :])
+        inner = box.add_(work[..., 1:-1, 1:-1], alpha=_SMOOTH_CENTRE_EXTRA).div_(_SMOOTH_DIVISOR)
     if x.dtype == torch.uint8:
-        inner = inner.round()  # Pillow's 8-bit filter rounds to nearest (never a tie: k / 13)
+        inner = inner.round_()  # Pillow's 8-bit filter rounds to nearest (never a tie: k / 13)
     degenerate = work.clone()
     degenerate[..., 1:-1, 1:-1] = inner
     return _blend(work, degenerate, f, x)
@@ -199,13 +254,20 @@ def autocontrast(x: Tensor) -> Tensor:
     check_image(x)
     if x.numel() == 0:
         return x.clone()
-    work = to_work(x)
-    lo = work.amin(dim=(2, 3), keepdim=True)
-    hi = work.amax(dim=(2, 3), keepdim=True)
+    u8 = x.dtype == torch.uint8
+    # uint8: the same float32 expression on the 256 levels per image and channel, one gather
+    work = _levels(x).view(1, 1, _LEVELS) if u8 else to_work(x)
+    lo = x.amin(dim=(2, 3)).view(x.shape[0], x.shape[1], 1, 1).to(work.dtype)
+    hi = x.amax(dim=(2, 3)).view(x.shape[0], x.shape[1], 1, 1).to(work.dtype)
+    if u8:
+        lo, hi = lo.view(lo.shape[0], -1, 1), hi.view(hi.shape[0], -1, 1)
     span = hi - lo
     flat = span <= 0  # Pillow: "hi <= lo: don't bother" -> identity
     stretched = (work - lo) * bound_of(x) / torch.where(flat, torch.ones_like(span), span)
-    return finish(torch.where(flat, work, stretched), x)
+    out = torch.where(flat, work, stretched)
+    if u8:
+        return _apply_lut(x, _finish_tmp(out, x))
+    return finish(out, x)
 
 
 def _to_levels(x: Tensor) -> Tensor:
@@ -228,15 +290,15 @@ def equalize(x: Tensor) -> Tensor:
     b, c, h, w = q.shape
     rows, n = b * c, h * w
     offsets = torch.arange(rows, device=x.device).mul_(256).unsqueeze(1)
-    idx = q.reshape(rows, n).to(torch.int64) + offsets
-    hist = torch.bincount(idx.flatten(), minlength=rows * 256).view(rows, 256)
+    idx = q.reshape(rows, n).to(torch.int64)
+    hist = torch.bincount((idx + offsets).flatten(), minlength=rows * 256).view(rows, 256)
     levels = torch.arange(256, device=x.device)
     last = torch.where(hist > 0, levels, -1).amax(dim=1, keepdim=True)
     step = (n - hist.gather(1, last)) // 255  # Pillow: (total - count of last non-zero bin) // 255
     cum = hist.cumsum(dim=1) - hist  # pixels strictly below each level
     lut = (step // 2 + cum) // step.clamp(min=1)
     lut = torch.where(step > 0, lut, levels).clamp_(0, 255)  # step 0 -> identity; Pillow clips lut
-    out = lut.flatten()[idx].to(torch.uint8).view(b, c, h, w)
+    out = lut.to(torch.uint8).gather(1, idx).view(b, c, h, w)  # as _apply_lut, reusing idx
     return _from_levels(out, x)
 
 
@@ -254,6 +316,15 @@ def solarize(x: Tensor, threshold: Tensor | float) -> Tensor:
     """
     check_image(x)
     t = _param(threshold, x, "threshold", _work_dtype(x))
+    if x.dtype == torch.uint8:
+        # For an integer v, v < t  <=>  v < ceil(t) = k (NaN compares false: k = 0).  Invert
+        # (x ^ 255) where x >= k, all in uint8; k = 256 (keep all) has no uint8 threshold,
+        # so those images get a zero xor mask instead.
+        td = t.detach()
+        k = torch.where(torch.isnan(td), 0.0, torch.ceil(td)).clamp_(0, 256)
+        allow = (k < 256).to(torch.uint8).neg_()
+        flip = x >= k.clamp(max=255).to(torch.uint8)
+        return flip.to(torch.uint8).neg_().bitwise_and_(allow).bitwise_xor_(x)
     return torch.where(to_work(x) < t, x, invert(x))
 
 

@@ -126,18 +126,23 @@ def _check_matrix(matrix: Tensor, x: Tensor) -> Tensor:
 # --------------------------------------------------------------------------- sampling core
 
 
-def _gather_nearest(x: Tensor, ix: Tensor, iy: Tensor, fill: Fill) -> Tensor:
+def _gather_nearest(x: Tensor, ix: Tensor, iy: Tensor, fill: Fill | None) -> Tensor:
     """out[b, :, i, j] = x[b, :, iy, ix] or exactly ``fill`` where (iy, ix) is outside the image.
 
-    Works in the native dtype: a fill "pixel" is appended to every plane and out-of-image
-    positions point at it, so one gather does both (no blend, no float round trip).
+    Works in the native dtype: the image is padded by a one-pixel ring of ``fill`` and the
+    indices are clamped into that ring, so one gather does both (no blend, no float round
+    trip, no validity mask).  ``fill=None``: the caller guarantees in-image indices.
+    ``ix``/``iy`` may be int32 or int64 (the gather index is int64 either way).
     """
     B, C, H, W = x.shape
     Ho, Wo = ix.shape[1:]
-    valid = (ix >= 0) & (ix < W) & (iy >= 0) & (iy < H)
-    n = H * W
-    idx = (iy * W + ix - n) * valid + n  # invalid -> n, the fill slot
-    src = torch.cat([x.reshape(B, C, n), _native_fill(fill, x).view(-1, C, 1).expand(B, C, 1)], dim=2)
+    if fill is None:
+        src, Wp = x.reshape(B, C, H * W), W
+        idx = torch.add(ix, iy, alpha=W).to(torch.int64)
+    else:
+        src, Wp = _pad(x, 1, "constant", fill).reshape(B, C, (H + 2) * (W + 2)), W + 2
+        # flat index in the padded image: (iy + 1) * (W + 2) + (ix + 1), border ring = fill
+        idx = torch.add(ix.clamp(-1, W), iy.clamp(-1, H), alpha=Wp).to(torch.int64).add_(Wp + 1)
     out = src.gather(2, idx.view(B, 1, Ho * Wo).expand(B, C, Ho * Wo))
     return out.view(B, C, Ho, Wo)
 
@@ -171,8 +176,16 @@ def _affine_coords(matrix: Tensor, H: int, W: int) -> tuple[Tensor, Tensor]:
     return gx, gy
 
 
+_INT32_SAFE = 2**31 - 2**17  # fixed-point sums below this fit int32 with room to spare
+
+
 def _affine_indices(matrix: Tensor, H: int, W: int) -> tuple[Tensor, Tensor]:
-    """Nearest source indices with Pillow's 16.16 fixed-point rule (affine_fixed in Geometry.c)."""
+    """Nearest source indices with Pillow's 16.16 fixed-point rule (affine_fixed in Geometry.c).
+
+    ``floor(v / 65536)`` is an arithmetic ``>> 16``.  The sums run in int32 when their bound
+    fits (checked on the CPU; accelerators stay in int64 to avoid a synchronisation), as in
+    Pillow, whose fixed-point path is int32 too; either way the results are the same integers.
+    """
     m = matrix.detach().to(torch.float64)
 
     def fix(v: Tensor) -> Tensor:
@@ -181,10 +194,17 @@ def _affine_indices(matrix: Tensor, H: int, W: int) -> tuple[Tensor, Tensor]:
     a0, a1, a3, a4 = fix(m[:, 0, 0]), fix(m[:, 0, 1]), fix(m[:, 1, 0]), fix(m[:, 1, 1])
     a2 = fix(m[:, 0, 2] + 0.5 * m[:, 0, 0] + 0.5 * m[:, 0, 1])
     a5 = fix(m[:, 1, 2] + 0.5 * m[:, 1, 0] + 0.5 * m[:, 1, 1])
-    xs = torch.arange(W, device=m.device).view(1, 1, W)
-    ys = torch.arange(H, device=m.device).view(1, H, 1)
-    ix = torch.div(a2 + xs * a0 + ys * a1, int(_FIX), rounding_mode="floor")
-    iy = torch.div(a5 + xs * a3 + ys * a4, int(_FIX), rounding_mode="floor")
+    coef = [a0, a1, a2, a3, a4, a5]
+    dtype = torch.int64
+    if m.device.type == "cpu" and m.shape[0]:
+        c0, c1, c2, c3, c4, c5 = torch.cat(coef, 1).abs().amax(0).view(6).tolist()
+        if max(c2 + (W - 1) * c0 + (H - 1) * c1, c5 + (W - 1) * c3 + (H - 1) * c4) < _INT32_SAFE:
+            dtype = torch.int32
+            a0, a1, a2, a3, a4, a5 = (a.to(dtype) for a in coef)
+    xs = torch.arange(W, device=m.device, dtype=dtype).view(1, 1, W)
+    ys = torch.arange(H, device=m.device, dtype=dtype).view(1, H, 1)
+    ix = torch.add(a2 + xs * a0, ys * a1).bitwise_right_shift_(16)
+    iy = torch.add(a5 + xs * a3, ys * a4).bitwise_right_shift_(16)
     return ix, iy
 
 
@@ -403,7 +423,7 @@ def resized_crop(
     if interpolation == "nearest":
         iy = torch.floor(gy).to(torch.int64).clamp(0, H - 1)[:, :, None].expand(B, Ho, Wo)
         ix = torch.floor(gx).to(torch.int64).clamp(0, W - 1)[:, None, :].expand(B, Ho, Wo)
-        return _gather_nearest(x, ix, iy, 0)
+        return _gather_nearest(x, ix, iy, None)  # clamped: every index is inside the image
     out = _sample_bilinear(xw, gx[:, None, :].expand(B, Ho, Wo), gy[:, :, None].expand(B, Ho, Wo), None)
     return finish(out, x, clamp=False)
 
