@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from . import evaluate
+from . import evaluate, sample
 from .ops import geometry
 
 __all__ = ["final_metrics", "tta_views"]
@@ -54,9 +54,7 @@ def final_metrics(model, ds, strategy, cfg, history: list[dict]) -> dict[str, An
     views, names = tta_views(strategy, cfg.tta_policy_views)
     tta_probs = evaluate.tta_predict(model, x, views, batch_size=1000, device=device)
     tta_error = (tta_probs.argmax(1).cpu() != y).float().mean().item()
-    noise = torch.randint(
-        0, 256, (min(2000, x.shape[0]),) + tuple(x.shape[1:]), generator=g, dtype=torch.uint8
-    )
+    noise = sample.randint(256, (min(2000, x.shape[0]), *x.shape[1:]), g, "cpu").to(torch.uint8)
     auroc = evaluate.ood_auroc(model, x[:2000], noise, batch_size=1000, device=device)
     train_seconds = float(sum(r["epoch_seconds"] for r in history))
     n_train = ds.train_x.shape[0] * len(history)

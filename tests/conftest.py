@@ -41,3 +41,12 @@ def photos(h: int = 32, w: int = 32, channels: int = 3) -> torch.Tensor:
 @pytest.fixture
 def real_batch() -> torch.Tensor:
     return photos(32, 32, 3)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny batches: intra-op threads only add synchronisation (badly so on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -14,13 +14,7 @@ from augkit.models.base import finalize
 FAST = ["small_cnn", "resnet20", "resnet56", "preact_resnet18", "wrn_28_2"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny batches: intra-op threads only add synchronisation (badly so on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _build(name: str, c: int, seed: int = 0, num_classes: int = 7, **kw) -> StagedNet:
