@@ -101,8 +101,11 @@ def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _gallery(strategy_text: str, ds, path: Path) -> None:
+def _gallery(strategy_text: str, ds, path: Path, model_name: str = "small_cnn") -> None:
+    """Three draws of the strategy on one image per class; model-based methods see an untrained net."""
     from .gallery import grid_png
+    from .models import build_model
+    from .strategies import Context
 
     strategy = build_strategy(strategy_text)
     cls = ds.train_y
@@ -110,13 +113,11 @@ def _gallery(strategy_text: str, ds, path: Path) -> None:
     x = ds.train_x[picks]
     x3 = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
     rows = [("original", x3)]
+    g0 = torch.Generator().manual_seed(0)
+    model = build_model(model_name, x.shape[1], ds.num_classes, ds.mean(), ds.std(), generator=g0)
     for k in range(3):
-        from .strategies import Context
-
-        ctx = Context(
-            torch.nn.Identity(), torch.device("cpu"), ds.num_classes, torch.Generator().manual_seed(k)
-        )
-        aug = strategy.make_batch(x, ds.train_y[picks], ctx).x
+        ctx = Context(model, torch.device("cpu"), ds.num_classes, torch.Generator().manual_seed(k), data=ds)
+        aug = strategy.preview(x, ds.train_y[picks], ctx)
         aug = aug if aug.dtype == torch.uint8 else (aug.clamp(0, 1) * 255).round().to(torch.uint8)
         rows.append((f"draw {k + 1}", aug.expand(-1, 3, -1, -1) if aug.shape[1] == 1 else aug))
     atomic_write_bytes(path, grid_png(rows))
@@ -148,7 +149,7 @@ def compare(
         flush=True,
     )
     for s in cfg.strategies:
-        _gallery(s, ds, out / strategy_dirname(s) / "gallery.png")
+        _gallery(s, ds, out / strategy_dirname(s) / "gallery.png", cfg.train.model)
     for seed in range(cfg.seeds):  # seed-major: an interrupted compare still has every strategy
         for s in cfg.strategies:
             rdir = out / strategy_dirname(s) / f"seed{seed}"

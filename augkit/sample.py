@@ -26,7 +26,11 @@ __all__ = [
     "OffsetParams",
     "PolicyParams",
     "ScalarParams",
+    "beta",
+    "dirichlet",
+    "gamma",
     "index_params",
+    "permutation",
     "rand",
     "randint",
     "sample_boxes",
@@ -59,6 +63,60 @@ def uniform(lo: float, hi: float, shape: tuple[int, ...], generator: torch.Gener
 def sign(shape: tuple[int, ...], generator: torch.Generator, device) -> Tensor:
     """+1 or -1 with equal probability, float32."""
     return torch.where(rand(shape, generator, device) < 0.5, -1.0, 1.0)
+
+
+def permutation(n: int, generator: torch.Generator, device) -> Tensor:
+    """A random permutation of ``range(n)`` (mixing partners, shuffles)."""
+    return torch.randperm(n, generator=generator, device=generator.device).to(device)
+
+
+def gamma(shape: tuple[int, ...], concentration: float, generator: torch.Generator, device) -> Tensor:
+    """Gamma(concentration, 1) draws from an explicit generator (torch's own sampler takes none).
+
+    Marsaglia & Tsang (2000), "A simple method for generating gamma variables", vectorised:
+    every round draws one normal and one uniform per still-unaccepted element (acceptance is
+    > 95 % per round for ``concentration >= 1``), so the bits depend only on the generator.
+    ``concentration < 1`` uses the boost ``Gamma(a) = Gamma(a + 1) * U^(1/a)``.
+    """
+    a = float(concentration)
+    if not a > 0 or not math.isfinite(a):
+        raise ValueError(f"concentration must be a finite number > 0, got {concentration!r}")
+    boost = a < 1
+    d = (a + 1 if boost else a) - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    n = math.prod(shape)
+    out = torch.empty(n, dtype=torch.float64, device=generator.device)
+    todo = torch.arange(n, device=generator.device)
+    while todo.numel():
+        k = todo.numel()
+        z = torch.randn(k, generator=generator, device=generator.device, dtype=torch.float64)
+        u = torch.rand(k, generator=generator, device=generator.device, dtype=torch.float64)
+        v = (1 + c * z) ** 3
+        ok = (v > 0) & (torch.log(u) < 0.5 * z * z + d - d * v + d * torch.log(v.clamp(min=1e-300)))
+        out[todo[ok]] = d * v[ok]
+        todo = todo[~ok]
+    if boost:
+        u = torch.rand(n, generator=generator, device=generator.device, dtype=torch.float64)
+        out = out * u.clamp(min=1e-300) ** (1.0 / a)
+    return out.view(shape).float().to(device)
+
+
+def beta(shape: tuple[int, ...], alpha: float, beta_: float, generator: torch.Generator, device) -> Tensor:
+    """Beta(alpha, beta_) as ``X / (X + Y)`` with Gamma draws (Mixup's lambda, AugMix's m)."""
+    x = gamma(shape, alpha, generator, device)
+    y = gamma(shape, beta_, generator, device)
+    s = x + y
+    # both gammas can underflow to 0 for tiny concentrations: fall back to a fair coin
+    return torch.where(s > 0, x / s.clamp(min=1e-30), (rand(shape, generator, device) < 0.5).float())
+
+
+def dirichlet(shape: tuple[int, ...], k: int, alpha: float, generator: torch.Generator, device) -> Tensor:
+    """Symmetric Dirichlet(alpha, ..., alpha) over the last axis of size ``k`` (AugMix's weights)."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k!r}")
+    x = gamma((*shape, k), alpha, generator, device)
+    s = x.sum(-1, keepdim=True)
+    return torch.where(s > 0, x / s.clamp(min=1e-30), torch.full_like(x, 1.0 / k))
 
 
 def index_params(params, idx: Tensor):

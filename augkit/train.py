@@ -188,7 +188,16 @@ def run_training(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, len(loader)))
     strategy = build_strategy(cfg.strategy)
     ctx = Context(
-        model, device, ds.num_classes, gens["aug"], cfg.label_smoothing, epochs=cfg.epochs, config=asdict(cfg)
+        model,
+        device,
+        ds.num_classes,
+        gens["aug"],
+        cfg.label_smoothing,
+        epochs=cfg.epochs,
+        config=asdict(cfg),
+        data=ds,
+        out_dir=out,
+        progress=progress,
     )
     strategy.setup(ctx)
     eval_every = cfg.eval_every or max(1, cfg.epochs // 10)

@@ -9,6 +9,7 @@ strategy needs so that a resumed run continues exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,6 +41,11 @@ class Context:
     step: int = 0
     epochs: int = 1
     config: dict[str, Any] = field(default_factory=dict)
+    # the run's data (an augkit.data.ImageDataset; train/val/test tensors) for methods that
+    # precompute or search before training (IF-DA, policy search); None in unit tests
+    data: Any = None
+    out_dir: Path | None = None  # the run directory: stage artefacts and caches live here
+    progress: bool = False  # show progress bars in long setup stages
 
 
 def one_hot(y: Tensor, num_classes: int, smoothing: float = 0.0) -> Tensor:
@@ -90,6 +96,15 @@ class Strategy:
     def tta_transform(self) -> Augment | None:
         """The random transform to draw test-time views from (None: flips/crops only)."""
         return None
+
+    def preview(self, x: Tensor, y: Tensor, ctx: Context) -> Tensor:
+        """Augmented images for galleries: one per input, in input order.
+
+        ``ctx.model`` may be an untrained network (galleries are drawn before training);
+        strategies whose batch is not one image per input (AugMix's views, Adversarial
+        AutoAugment's M copies) or that need a trained model override this.
+        """
+        return self.make_batch(x, y, ctx).x[: x.shape[0]]
 
 
 class TransformStrategy(Strategy):

@@ -9,39 +9,19 @@ Fashion-MNIST/MNIST/digits; the papers' gray 128 is one option away.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .. import policies, transforms
 from ..base import Augment
+from . import adversarial, ifda, mixing, saliency, selective
 from .base import Strategy, TransformStrategy
+from .spec import BASE_OPTIONS as _BASE
+from .spec import StrategyDef, base_augments, parse_bool
+
+_bool = parse_bool
+_base = base_augments
 
 __all__ = ["STRATEGIES", "build_strategy", "parse_strategy", "strategy_dirname"]
-
-_BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
-
-
-def _bool(v: str) -> bool:
-    if v.lower() not in _BOOL:
-        raise ValueError(f"expected a boolean (1/0/true/false), got {v!r}")
-    return _BOOL[v.lower()]
-
-
-@dataclass(frozen=True)
-class StrategyDef:
-    build: Callable[[dict[str, Any]], Strategy]
-    options: dict[str, tuple[Callable[[str], Any], Any]]  # key -> (parser, default)
-    help: str
-
-
-def _base(o: dict[str, Any]) -> list[Augment]:
-    bases = {
-        "standard": lambda: [transforms.PadCrop(o.get("padding", 4)), transforms.RandomFlip(0.5)],
-        "none": lambda: [],
-    }
-    if o["base"] not in bases:
-        raise ValueError(f"base must be one of {sorted(bases)}, got {o['base']!r}")
-    return bases[o["base"]]()
 
 
 def _with_base(
@@ -71,9 +51,7 @@ def _standard_build(o: dict[str, Any]) -> Strategy:
     return TransformStrategy("standard", transforms.Compose(parts + _standard(o)))
 
 
-_BASE = {"base": (str, "standard"), "fill": (float, 0.0)}
-
-STRATEGIES: dict[str, StrategyDef] = {
+_CORE: dict[str, StrategyDef] = {
     "none": StrategyDef(lambda o: Strategy(), {}, "no augmentation"),
     "standard": StrategyDef(
         _standard_build,
@@ -131,6 +109,16 @@ STRATEGIES: dict[str, StrategyDef] = {
         "SamplePairing (Inoue 2018), label of the first image kept; no on/off schedule",
     ),
 }
+
+
+# every method family's module contributes its own table (one module per family, DESIGN §3)
+_FAMILIES = (mixing, saliency, adversarial, ifda, selective)
+STRATEGIES: dict[str, StrategyDef] = dict(_CORE)
+for _family in _FAMILIES:
+    _clash = set(STRATEGIES) & set(_family.STRATEGY_DEFS)
+    if _clash:
+        raise RuntimeError(f"{_family.__name__} redefines strategies {sorted(_clash)}")
+    STRATEGIES.update(_family.STRATEGY_DEFS)
 
 
 def parse_strategy(text: str) -> tuple[str, dict[str, Any]]:
