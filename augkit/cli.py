@@ -94,12 +94,12 @@ def _cmd_compare(ns: argparse.Namespace) -> int:
     from .experiment import CompareConfig, compare, quick_preset
 
     train_names = [f.name for f in fields(TrainConfig)]
-    given = {**_load_config_file(ns.config), **_flags(ns, train_names + ["seeds", "out"])}
+    given = {**_load_config_file(ns.config), **_flags(ns, train_names + ["seeds", "out", "jobs"])}
     if ns.strategies is not None:
         given["strategies"] = split_strategies(ns.strategies)
     elif isinstance(given.get("strategies"), str):
         given["strategies"] = split_strategies(given["strategies"])
-    base = quick_preset().to_dict() if not given or set(given) <= {"out", "device", "threads"} else {}
+    base = quick_preset().to_dict() if not given or set(given) <= {"out", "device", "threads", "jobs"} else {}
     cfg = CompareConfig.from_dict({**base, **given})
     if ns.dry_run:
         print(json.dumps(cfg.to_dict(), indent=1))
@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--strategies", help="comma-separated strategies, e.g. none,standard,randaugment:n=2,m=9")
     c.add_argument("--seeds", type=int, help="number of seeds (0..N-1), default 3")
     c.add_argument("--out", help="output directory")
+    c.add_argument("--jobs", type=int, help="runs trained at once in worker processes (default 1)")
     t = sub.add_parser("train", help="train one strategy with one seed")
     _add_train_flags(t)
     t.add_argument("--out", required=True, help="run directory")

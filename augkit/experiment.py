@@ -38,10 +38,13 @@ class CompareConfig:
     seeds: int = 3
     out: str = "runs/compare"
     train: TrainConfig = field(default_factory=TrainConfig)
+    jobs: int = 1  # runs trained at once in worker processes (GPU: several small runs share one card)
 
     def __post_init__(self) -> None:
         if not isinstance(self.seeds, int) or self.seeds < 1:
             raise ValueError(f"seeds must be a positive int, got {self.seeds!r}")
+        if not isinstance(self.jobs, int) or self.jobs < 1:
+            raise ValueError(f"jobs must be a positive int, got {self.jobs!r}")
         if not self.strategies:
             raise ValueError("strategies must name at least one strategy")
         for s in self.strategies:  # fail before any training, listing valid names
@@ -53,12 +56,18 @@ class CompareConfig:
         d = asdict(self.train)
         d.pop("strategy")
         d.pop("seed")
-        return {"strategies": list(self.strategies), "seeds": self.seeds, "out": self.out, **d}
+        return {
+            "strategies": list(self.strategies),
+            "seeds": self.seeds,
+            "out": self.out,
+            "jobs": self.jobs,
+            **d,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CompareConfig:
         d = dict(d)
-        top = {k: d.pop(k) for k in ("strategies", "seeds", "out") if k in d}
+        top = {k: d.pop(k) for k in ("strategies", "seeds", "out", "jobs") if k in d}
         if isinstance(top.get("strategies"), str):
             top["strategies"] = [
                 s for s in top["strategies"].split(";" if ":" in top["strategies"] else ",") if s
@@ -150,16 +159,50 @@ def compare(
     )
     for s in cfg.strategies:
         _gallery(s, ds, out / strategy_dirname(s) / "gallery.png", cfg.train.model)
-    for seed in range(cfg.seeds):  # seed-major: an interrupted compare still has every strategy
-        for s in cfg.strategies:
-            rdir = out / strategy_dirname(s) / f"seed{seed}"
-            if (rdir / "final.json").exists():
-                continue
-            run_training(
-                replace(cfg.train, strategy=s, seed=seed), rdir, resume=resume, progress=progress, dataset=ds
-            )
+    todo = [  # seed-major: an interrupted compare still has every strategy
+        (replace(cfg.train, strategy=s, seed=seed), out / strategy_dirname(s) / f"seed{seed}")
+        for seed in range(cfg.seeds)
+        for s in cfg.strategies
+        if not (out / strategy_dirname(s) / f"seed{seed}" / "final.json").exists()
+    ]
+    if cfg.jobs == 1:
+        for run_cfg, rdir in todo:
+            run_training(run_cfg, rdir, resume=resume, progress=progress, dataset=ds)
+    else:
+        _run_parallel(todo, cfg.jobs, resume, ds)
     paths = write_report(out)
     return Path(paths["report.md"]) if isinstance(paths, dict) and "report.md" in paths else out / "report.md"
+
+
+def _worker(run_cfg: TrainConfig, rdir: Path, resume: bool, ds, threads: int) -> str:
+    torch.set_num_threads(threads)
+    run_training(run_cfg, rdir, resume=resume, progress=False, dataset=ds)
+    return f"{run_cfg.strategy} seed {run_cfg.seed}"
+
+
+def _run_parallel(todo: list[tuple[TrainConfig, Path]], jobs: int, resume: bool, ds) -> None:
+    """Train runs in ``jobs`` spawned processes; each run is still bit-identical to a serial one.
+
+    Every run owns its generators and directory, so order does not matter; a failing run
+    re-raises here after the others finish.  CPU threads are split evenly between workers.
+    """
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    errors = []
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        futs = [pool.submit(_worker, c, r, resume, ds, threads) for c, r in todo]
+        for f in tqdm(as_completed(futs), total=len(futs), desc="runs"):
+            try:
+                print(f"done: {f.result()}", flush=True)
+            except Exception as e:  # keep the other runs going; report every failure at the end
+                errors.append(e)
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(todo)} runs failed; first: {errors[0]!r}") from errors[0]
 
 
 def train_fields() -> list[str]:

@@ -102,6 +102,15 @@ def test_compare_end_to_end_on_real_data(tmp_path, capsys):
     assert main(args + ["--resume"]) == 0  # nothing left to train: finishes at once
 
 
+def test_parallel_jobs_match_serial_runs(tmp_path):
+    """--jobs trains in worker processes; every run must equal the serial run bit for bit."""
+    common = [*TINY, "--strategies", "none,standard", "--seeds", "1", "--threads", "1", "--quiet"]
+    assert main(["compare", *common, "--out", str(tmp_path / "serial")]) == 0
+    assert main(["compare", *common, "--jobs", "2", "--out", str(tmp_path / "par")]) == 0
+    for s in ("none", "standard"):
+        assert _final(tmp_path / "serial" / s / "seed0") == _final(tmp_path / "par" / s / "seed0")
+
+
 def _final(d: Path) -> dict:
     f = json.loads((d / "final.json").read_text())
     return {k: v for k, v in f.items() if k not in ("train_seconds", "images_per_second")}
