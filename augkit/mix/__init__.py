@@ -1,5 +1,19 @@
 """Multi-image augmentation: images and their soft targets are mixed together (issue 5)."""
 
 from .common import check_alpha, check_pair_batch, mix_targets, partners
+from .mixers import BCMix, CutMix, MixParams, Mixup, Mosaic, RICAP, SamplePairingMix, to_targets
 
-__all__ = ["check_alpha", "check_pair_batch", "mix_targets", "partners"]
+__all__ = [
+    "RICAP",
+    "BCMix",
+    "CutMix",
+    "MixParams",
+    "Mixup",
+    "Mosaic",
+    "SamplePairingMix",
+    "check_alpha",
+    "check_pair_batch",
+    "mix_targets",
+    "partners",
+    "to_targets",
+]

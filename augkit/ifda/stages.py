@@ -1,0 +1,325 @@
+"""IF-DA's staged procedure (Lee et al., CVPR 2020, §3.4 and §4.3), resumable stage by stage.
+
+§4.3: "Given F, the learning steps for training E and G are: (1) pretrain G in the GAN framework,
+(2) compute iHVPs, and (3) train E and G to maximize the influence.  Classification model F is
+retrained using augmented samples from learned E and G thereafter."  The directories follow that
+numbering, with F's own training as stage 0 because the feature discriminator of (1) and the
+influence of (2)-(3) both need a trained F:
+
+    0_classifier   train F with the baseline augmentation on the training split
+    1_pretrain_g   RaGAN pretraining of E and G to mimic the baseline (or identity / none)
+    2_ihvp         s_val = (H + lambda I)^-1 grad_theta L(z_val) for theta = F's last FC layer
+    3_train_eg     train E and G to minimise I_aug (see influence.py for the signs)
+    (4)            retrain F from scratch with baseline + E/G samples: the run's own training loop
+
+Each stage writes ``artefact.pt`` then ``done.json`` (atomically, in that order) holding its key
+(every option it depends on, chained through its inputs), wall seconds and CPU minutes
+(``time.process_time``, all threads of this process); a rerun with the same key loads the
+artefact instead of recomputing.  ``costs.json`` sums them up.
+
+Choices the paper leaves open:
+
+* Validation split: the dataset's own, else a stratified ``val`` fraction (0.1) carved from the
+  training images with the config's ``subset_seed`` (the paper's "hyper-validation set", §5.3).
+  Stages 0-3 see only the rest; stage 4 (the run) trains on the whole training set as given.
+* F in stage 0: the run's model architecture and SGD settings (lr, momentum, Nesterov, weight
+  decay on weights only, cosine per-step schedule), ``f_epochs`` epochs (0: the run's epochs).
+* The Hessian is taken over the un-augmented training split's features at theta-hat (a
+  deterministic empirical risk), with the weight decay as l2 on W and damping lambda = 0.01
+  (Koh & Liang's value); all influence algebra is done in float64.
+* How z~ is formed in stage 3: z = the baseline-augmented image, z~ = G(z, dropout(E(z))) with
+  the same label; F is frozen in eval mode; the loss for E and G is the batch mean of
+  ``I_aug(z, z~, z_val)`` (minimised: a negative value predicts a lower validation loss); Adam,
+  lr ``lr_eg`` = 1e-4, betas (0.5, 0.999), ``eg_epochs`` passes over the training split.
+  No extra regulariser keeps G near its pretrained state (the paper names none); the pretrained
+  initialisation and the short schedule are what keep transforms plausible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .. import sample, transforms
+from ..data import ImageDataset
+from ..data.subsets import train_val_split
+from ..io import atomic_write_bytes, atomic_write_text
+from ..models import build_model
+from ..strategies.spec import base_augments
+from .gan import gan_pretrain, identity_pretrain
+from .influence import SOLVERS, influence_aug, mean_loss, val_influence_vector
+from .transforms import COMBINES, MODES, AugNet
+
+__all__ = ["IFDAOptions", "StageResult", "embed", "run_stages", "split_validation"]
+
+PRETRAINS = ("gan", "identity", "none")
+
+
+@dataclass
+class IFDAOptions:
+    tau: int = 128
+    mode: str = "combined"  # combined | spatial | appearance (grey images: spatial)
+    combine: str = "parallel"  # parallel | series
+    pretrain: str = "gan"  # gan | identity | none
+    f_epochs: int = 0  # 0 = the run's epochs
+    gan_epochs: int = 5
+    eg_epochs: int = 5
+    solver: str = "exact"
+    damping: float = 0.01
+    val: float = 0.1
+    lr_gan: float = 2e-4
+    lr_eg: float = 1e-4
+    dropout: float = 0.5
+    width: int = 64
+    prob: float = 1.0  # fraction of each stage-4 batch transformed by E/G
+    base: str = "standard"
+    padding: int = 4
+    fill: float = 0.0
+
+    def __post_init__(self) -> None:
+        choices = {"mode": MODES, "combine": COMBINES, "pretrain": PRETRAINS, "solver": SOLVERS}
+        for k, valid in choices.items():
+            if getattr(self, k) not in valid:
+                raise ValueError(f"{k} must be one of {valid}, got {getattr(self, k)!r}")
+        for k in ("tau", "width"):
+            if getattr(self, k) < 1:
+                raise ValueError(f"{k} must be a positive int, got {getattr(self, k)!r}")
+        for k in ("f_epochs", "gan_epochs", "eg_epochs"):
+            if getattr(self, k) < 0:
+                raise ValueError(f"{k} must be >= 0, got {getattr(self, k)!r}")
+        if not 0 <= self.prob <= 1 or not 0 <= self.dropout < 1 or self.damping < 0 or not 0 < self.val:
+            raise ValueError(f"invalid prob/dropout/damping/val: {self.prob}, {self.dropout}, {self.damping}, {self.val}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> IFDAOptions:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class StageResult:
+    aug: AugNet
+    classifier: nn.Module
+    s_val: Tensor
+    costs: dict[str, dict]
+    val_x: Tensor
+    dir: Path
+
+
+def _train_defaults(cfg: dict[str, Any]) -> dict[str, Any]:
+    from ..train import TrainConfig  # train imports strategies: import lazily
+
+    return {**dataclasses.asdict(TrainConfig()), **cfg}
+
+
+def split_validation(ds: ImageDataset, val: float, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(train_x, train_y, val_x, val_y): the dataset's validation split, else a stratified carve-out."""
+    if ds.val_x is not None and ds.val_x.shape[0]:
+        return ds.train_x, ds.train_y, ds.val_x, ds.val_y
+    size = int(val) if val >= 1 else val
+    tr, va = train_val_split(ds.train_y, size, torch.Generator().manual_seed(seed))
+    return ds.train_x[tr], ds.train_y[tr], ds.train_x[va], ds.train_y[va]
+
+
+@torch.no_grad()
+def embed(model: nn.Module, x: Tensor, device: torch.device, batch_size: int = 500) -> Tensor:
+    """F's last-layer features (input of head.fc) for uint8 or float images, in eval mode."""
+    model.eval()
+    return torch.cat([model.embed(x[i : i + batch_size].to(device)) for i in range(0, x.shape[0], batch_size)])
+
+
+def _save_pt(path: Path, obj: Any) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _stage(root: Path, name: str, key: dict, fn: Callable[[], Any], device: torch.device) -> tuple[Any, dict]:
+    d = root / name
+    done = d / "done.json"
+    if done.exists():
+        info = json.loads(done.read_text())
+        if info.get("key") == key:
+            return torch.load(d / "artefact.pt", map_location=device, weights_only=False), {**info["cost"], "cached": True}
+    t0, c0 = time.perf_counter(), time.process_time()
+    art = fn()
+    cost = {"wall_seconds": time.perf_counter() - t0, "cpu_minutes": (time.process_time() - c0) / 60.0}
+    _save_pt(d / "artefact.pt", art)
+    atomic_write_text(done, json.dumps({"key": key, "cost": cost, "device": str(device)}, indent=1))
+    return art, {**cost, "cached": False}
+
+
+def _baseline(opts: IFDAOptions) -> transforms.Compose:
+    return transforms.Compose(base_augments({"base": opts.base, "padding": opts.padding, "fill": opts.fill}))
+
+
+def _train_classifier(model: nn.Module, x: Tensor, y: Tensor, base, cfg: dict, epochs: int, g: torch.Generator, device) -> None:
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    opt = torch.optim.SGD(
+        [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg["lr"],
+        momentum=cfg["momentum"],
+        nesterov=cfg["nesterov"] and cfg["momentum"] > 0,
+    )
+    bs = cfg["batch_size"]
+    steps = max(1, math.ceil(x.shape[0] / bs)) * epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    model.train()
+    for _ in range(epochs):
+        perm = sample.permutation(x.shape[0], g, "cpu")
+        for i in range(0, x.shape[0], bs):
+            idx = perm[i : i + bs]
+            xb = base(x[idx].to(device), generator=g)
+            loss = F.cross_entropy(model(xb), y[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+
+
+def _train_eg(aug: AugNet, model: nn.Module, s_val: Tensor, x: Tensor, y: Tensor, base, opts, bs: int, g, device) -> list[dict]:
+    """Stage 3: minimise the batch mean of I_aug(z, z~, z_val) over E and G (F frozen)."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    W, b = model.head.fc.weight, model.head.fc.bias
+    s = s_val.to(device=device, dtype=W.dtype)
+    opt = torch.optim.Adam(aug.parameters(), lr=opts.lr_eg, betas=(0.5, 0.999))
+    history = []
+    for epoch in range(opts.eg_epochs):
+        total, n = 0.0, 0
+        perm = sample.permutation(x.shape[0], g, "cpu")
+        for i in range(0, x.shape[0], bs):
+            idx = perm[i : i + bs]
+            xb = base(x[idx].to(device), generator=g).float() / 255.0
+            yb = y[idx].to(device)
+            with torch.no_grad():
+                h0 = model.embed(xb)
+            h1 = model.embed(aug(xb, generator=g))
+            i_aug = influence_aug(s, h0, h1, yb, W, b)
+            loss = i_aug.mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(i_aug.sum())
+            n += idx.numel()
+        history.append({"epoch": epoch + 1, "mean_I_aug": total / max(n, 1)})
+    return history
+
+
+def run_stages(
+    ds: ImageDataset, cfg: dict[str, Any], opts: IFDAOptions, out_dir: str | Path, device: torch.device | str = "cpu"
+) -> StageResult:
+    """Run (or resume) stages 0-3 on ``ds`` and return the learned E/G, F, s_val and costs."""
+    cfg = _train_defaults(cfg)
+    device = torch.device(device)
+    root = Path(out_dir)
+    seed = int(cfg["seed"])
+    gen = lambda k: torch.Generator().manual_seed(seed * 7919 + 104729 * k + 17)  # noqa: E731
+    tx, ty, vx, vy = split_validation(ds, opts.val, int(cfg.get("subset_seed", 0)))
+    C, H, W = ds.image_shape
+    base = _baseline(opts)
+    f_epochs = opts.f_epochs or int(cfg["epochs"])
+    data_key = [list(tx.shape), int(tx.sum()), int(ty.sum()), list(vx.shape), int(vx.sum())]
+    train_keys = ("model", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "seed")
+    k0 = {
+        "data": data_key,
+        **{k: cfg[k] for k in train_keys},
+        "f_epochs": f_epochs,
+        "base": [opts.base, opts.padding, opts.fill],
+    }
+    K = ds.num_classes
+
+    def make_model() -> nn.Module:
+        return build_model(cfg["model"], C, K, ds.mean(), ds.std(), generator=gen(0)).to(device)
+
+    def stage0() -> dict:
+        model = make_model()
+        _train_classifier(model, tx, ty, base, cfg, f_epochs, gen(1), device)
+        return {"model": model.state_dict()}
+
+    art0, c0 = _stage(root, "0_classifier", k0, stage0, device)
+    model = make_model()
+    model.load_state_dict(art0["model"])
+    model.eval()
+
+    net_keys = ("tau", "mode", "combine", "width", "dropout", "pretrain", "gan_epochs", "lr_gan")
+    k1 = {"prev": k0, **{k: getattr(opts, k) for k in net_keys}}
+
+    def make_aug() -> AugNet:
+        return AugNet(
+            C, (H, W), generator=gen(2), tau_dim=opts.tau, mode=opts.mode, combine=opts.combine,
+            width=opts.width, dropout=opts.dropout,
+        ).to(device)
+
+    def stage1() -> dict:
+        aug = make_aug()
+        hist: list = []
+        if opts.pretrain == "gan":
+            hist = gan_pretrain(aug, model, tx, lambda t, g: base(t, generator=g), epochs=opts.gan_epochs,
+                                batch_size=cfg["batch_size"], generator=gen(3), lr=opts.lr_gan, device=device)
+        elif opts.pretrain == "identity":
+            steps = max(1, opts.gan_epochs * math.ceil(tx.shape[0] / cfg["batch_size"]))
+            hist = identity_pretrain(aug, tx, steps=steps, batch_size=cfg["batch_size"], generator=gen(3), device=device)
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return {"aug": aug.state_dict(), "history": hist}
+
+    art1, c1 = _stage(root, "1_pretrain_g", k1, stage1, device)
+
+    k2 = {"prev": k0, "solver": opts.solver, "damping": opts.damping}
+
+    def stage2() -> dict:
+        fc = model.head.fc
+        Wd, bd = fc.weight.detach().double(), fc.bias.detach().double()
+        h_tr = embed(model, tx, device).double()
+        h_va = embed(model, vx, device).double()
+        solver = {"method": opts.solver, "damping": opts.damping, "l2": float(cfg["weight_decay"])}
+        if opts.solver == "lissa":
+            solver.update(depth=2000, batch_size=min(256, h_tr.shape[0]), generator=gen(4))
+        s_val = val_influence_vector(h_tr, h_va, vy.to(device), Wd, bd, **solver)
+        return {"s_val": s_val.cpu(), "val_loss": float(mean_loss(h_va, vy.to(device), Wd, bd)), "solver": solver.get("method")}
+
+    art2, c2 = _stage(root, "2_ihvp", k2, stage2, device)
+
+    k3 = {"prev1": k1, "prev2": k2, "eg_epochs": opts.eg_epochs, "lr_eg": opts.lr_eg}
+
+    def stage3() -> dict:
+        aug = make_aug()
+        aug.load_state_dict(art1["aug"])
+        hist = _train_eg(aug, model, art2["s_val"], tx, ty, base, opts, cfg["batch_size"], gen(5), device)
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return {"aug": aug.state_dict(), "history": hist}
+
+    art3, c3 = _stage(root, "3_train_eg", k3, stage3, device)
+    aug = make_aug()
+    aug.load_state_dict(art3["aug"])
+    aug.eval()
+    costs = {"0_classifier": c0, "1_pretrain_g": c1, "2_ihvp": c2, "3_train_eg": c3}
+    total = {k: sum(c[k] for c in costs.values()) for k in ("wall_seconds", "cpu_minutes")}
+    summary = {
+        "stages": costs,
+        "total": total,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "train_size": int(tx.shape[0]),
+        "val_size": int(vx.shape[0]),
+        "stage3_history": art3["history"],
+        "val_loss_at_theta_hat": art2["val_loss"],
+    }
+    atomic_write_text(root / "costs.json", json.dumps(summary, indent=1))
+    return StageResult(aug, model, art2["s_val"], costs, vx, root)
