@@ -320,3 +320,17 @@ def test_cuda_selection_matches_cpu() -> None:
     for spec in ("uncertainty:l=4,c=2", "uncertainty:l=4,c=1,select=proportional"):
         b = build_strategy(spec).make_batch(xs, ys, ctx_for(net, device="cuda"))
         assert b.x.is_cuda and torch.isfinite(build_strategy(spec).loss(net, b, ctx_for(net)))
+
+
+def test_spa_report_figure_only_for_spa_runs(tmp_path) -> None:  # noqa: ANN001
+    from augkit.report.fig_selective import figures
+
+    def run(spec: str, frac: float) -> dict:
+        keys = ("spa_fraction_augmented", "spa_loss_variance")
+        rows = [{"epoch": e + 1, keys[0]: frac, keys[1]: 0.1 * e} for e in range(3)]
+        return {"strategy": spec, "seed": 0, "complete": True, "run_dir": str(tmp_path), "metrics": rows}
+
+    runs = [run("spa:lambda=0.1,aug=flip", 0.5), run("spa:lambda=0,aug=flip", 1.0), run("none", 0.0)]
+    figs = figures(runs, "spa:lambda=0.1,aug=flip", tmp_path)
+    assert len(figs) == 1 and figs[0].png.startswith(b"\x89PNG")
+    assert figures(runs, "none", tmp_path) == []

@@ -1,7 +1,7 @@
 """Multi-image augmentation: images and their soft targets are mixed together (issue 5)."""
 
 from .common import check_alpha, check_pair_batch, mix_targets, partners
-from .mixers import BCMix, CutMix, MixParams, Mixup, Mosaic, RICAP, SamplePairingMix, to_targets
+from .mixers import RICAP, BCMix, CutMix, MixParams, Mixup, Mosaic, SamplePairingMix, to_targets
 
 __all__ = [
     "RICAP",

@@ -38,7 +38,6 @@ Every mixer is called as ``mixer(x, y, generator, num_classes, smoothing)`` and 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch

@@ -11,7 +11,7 @@ no randomness and no Python loop over images (the samplers live in :mod:`augkit.
   needs exact targets (the mixers) quantises ``lam`` the same way (:func:`quantize_lambda`).
 * :func:`paste_boxes` -- CutMix (Yun et al., ICCV 2019): the box ``(top, left, h, w)`` of
   each image comes from its partner ``x[index]``.  The per-image masks are selected with a
-  bitwise ``((a ^ b) & m) ^ a`` on 64-bit words (uint8) or 32-bit words (float), which is
+  bitwise ``((a ^ b) & m) ^ a`` on 64-bit words (any dtype whose pixel rows fill whole words), which is
   exact, branch-free and several times faster than ``torch.where`` with a broadcast mask.
 * :func:`quad_tile` -- RICAP (Takahashi et al., ACML 2018 / IEEE TCSVT 2019) and Mosaic
   (Bochkovskiy et al., YOLOv4, 2020): each image is split at ``(h_b, w_b)`` into four
@@ -45,7 +45,9 @@ def _index(index: Tensor, x: Tensor, name: str = "index") -> Tensor:
     if index.shape[0] != b:
         raise ValueError(f"{name} must have {b} rows (one per image), got shape {tuple(index.shape)}")
     if index.numel() and (int(index.min()) < 0 or int(index.max()) >= b):
-        raise ValueError(f"{name} must lie in [0, {b}), got min {int(index.min())} and max {int(index.max())}")
+        raise ValueError(
+            f"{name} must lie in [0, {b}), got min {int(index.min())} and max {int(index.max())}"
+        )
     return index
 
 
@@ -89,29 +91,40 @@ def box_mask(boxes: Tensor, h: int, w: int) -> Tensor:
     return (rows[:, None, :, None] & cols[:, None, None, :]).contiguous()
 
 
-def _select(a: Tensor, b: Tensor, mask: Tensor) -> Tensor:
-    """``where(mask, b, a)`` as ``((a ^ b) & m) ^ a`` on machine words; ``b`` is overwritten."""
-    n = a.shape[0]
-    word = {1: torch.int64, 2: torch.int64, 4: torch.int32, 8: torch.int64}[a.element_size()]
-    itype = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[a.element_size()]
-    full = torch.zeros(a.shape, dtype=itype, device=a.device)
-    full.masked_fill_(mask.expand(a.shape), -1 if itype != torch.uint8 else 255)
-    row = a[0].numel() * a.element_size()
-    if row % 8 or not a.is_contiguous() or not b.is_contiguous():
-        return torch.where(mask, b, a)
-    aw, bw, mw = (t.reshape(n, -1).view(itype).view(word) for t in (a, b, full))
-    bw.bitwise_xor_(aw).bitwise_and_(mw).bitwise_xor_(aw)
-    return b
+def _box_words(boxes: Tensor, x: Tensor) -> Tensor | None:
+    """Per-image box masks as 64-bit words ``(B, 1, H, W * esize / 8)`` (all bits set inside).
+
+    The mask of a box is the outer product of a row mask and a column mask; building it
+    on 8-byte words instead of pixels makes the outer product and the select 8 (uint8) or
+    2 (float32) times smaller.  None when a pixel row is not a whole number of words.
+    """
+    b, _, h, w = x.shape
+    es = x.element_size()
+    if (w * es) % 8 or not x.is_contiguous():
+        return None
+    bx = boxes.to(device=x.device, dtype=torch.int64)
+    ar_h, ar_w = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+    rows = ((ar_h >= bx[:, :1]) & (ar_h < bx[:, :1] + bx[:, 2:3])).to(torch.int64).neg_()  # 0 / -1
+    cols = ((ar_w >= bx[:, 1:2]) & (ar_w < bx[:, 1:2] + bx[:, 3:4])).to(torch.uint8).mul_(255)
+    cols = cols[:, :, None].expand(b, w, es).reshape(b, w * es).view(torch.int64)  # (B, words)
+    return (rows[:, :, None] & cols[:, None, :])[:, None]
 
 
 def paste_boxes(x: Tensor, index: Tensor, boxes: Tensor) -> Tensor:
     """CutMix: inside each image's box, pixels of ``x[index]``; outside, ``x``.  Exact copy."""
     check_image(x)
     index = _index(index, x)
-    if boxes.shape[0] != x.shape[0]:
-        raise ValueError(f"boxes must have {x.shape[0]} rows, got shape {tuple(boxes.shape)}")
-    mask = box_mask(boxes.to(x.device), x.shape[-2], x.shape[-1])
-    return _select(x.contiguous(), x.index_select(0, index), mask)
+    if not isinstance(boxes, Tensor) or tuple(boxes.shape) != (x.shape[0], 4):
+        raise ValueError(f"boxes must have shape ({x.shape[0]}, 4), got {getattr(boxes, 'shape', boxes)!r}")
+    partner = x.index_select(0, index)
+    words = _box_words(boxes, x)
+    if words is None:
+        return torch.where(box_mask(boxes.to(x.device), x.shape[-2], x.shape[-1]), partner, x)
+    b, c, h, _ = x.shape
+    aw = x.view(torch.uint8).view(b, c, h, -1).view(torch.int64)
+    bw = partner.view(torch.uint8).view(b, c, h, -1).view(torch.int64)
+    bw.bitwise_xor_(aw).bitwise_and_(words).bitwise_xor_(aw)  # ((a ^ b) & m) ^ a = where(m, b, a)
+    return partner
 
 
 def quad_tile(x: Tensor, split: Tensor, index: Tensor, offset: Tensor) -> Tensor:
@@ -131,17 +144,22 @@ def quad_tile(x: Tensor, split: Tensor, index: Tensor, offset: Tensor) -> Tensor
             f"{tuple(index.shape)}, {tuple(split.shape)}, {tuple(offset.shape)}"
         )
     split, offset = split.to(x.device, torch.int64), offset.to(x.device, torch.int64)
+    sh, sw = split[:, :1], split[:, 1:]
+    zero = torch.zeros_like(sh)
+    r0, r1 = torch.cat([zero, zero, sh, sh], 1), torch.cat([sh, sh, zero + h, zero + h], 1)
+    c0, c1 = torch.cat([zero, sw, zero, sw], 1), torch.cat([sw, zero + w, sw, zero + w], 1)
+    nonempty = (r1 > r0) & (c1 > c0)
+    oy, ox = offset[..., 0], offset[..., 1]
+    bad = nonempty & ((r0 + oy < 0) | (r1 - 1 + oy >= h) | (c0 + ox < 0) | (c1 - 1 + ox >= w))
+    if bool(bad.any()):
+        raise ValueError("quad_tile: offset points outside the source image for some pixel")
+    # flat source index = per-(image, quadrant) constant + i * W + j
+    const = index * (c * h * w) + oy * w + ox  # (B, 4)
     ii = torch.arange(h, device=x.device).view(1, h, 1)
     jj = torch.arange(w, device=x.device).view(1, 1, w)
-    q = (ii >= split[:, 0].view(b, 1, 1)).long() * 2 + (jj >= split[:, 1].view(b, 1, 1)).long()
-    qf = q.view(b, h * w)
-    src_b = index.gather(1, qf)
-    si = ii.expand(b, h, w).reshape(b, -1) + offset[:, :, 0].gather(1, qf)
-    sj = jj.expand(b, h, w).reshape(b, -1) + offset[:, :, 1].gather(1, qf)
-    if bool(((si < 0) | (si >= h) | (sj < 0) | (sj >= w)).any()):
-        raise ValueError("quad_tile: offset points outside the source image for some pixel")
-    flat = (src_b * (c * h * w) + si * w + sj).view(b, 1, h * w)
-    flat = flat + (torch.arange(c, device=x.device) * (h * w)).view(1, c, 1)
+    q = ((ii >= sh.view(b, 1, 1)).long() * 2 + (jj >= sw.view(b, 1, 1)).long()).view(b, h * w)
+    flat = const.gather(1, q).add_(torch.arange(h * w, device=x.device))
+    flat = flat.view(b, 1, h * w) + (torch.arange(c, device=x.device) * (h * w)).view(1, c, 1)
     return x.reshape(-1).index_select(0, flat.view(-1)).view(b, c, h, w)
 
 

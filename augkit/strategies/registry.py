@@ -103,11 +103,6 @@ _CORE: dict[str, StrategyDef] = {
         {"alpha": (float, 34.0), "sigma": (float, 4.0), "p": (float, 0.5), **_BASE},
         "elastic distortion (Simard et al. 2003)",
     ),
-    "samplepairing": StrategyDef(
-        _with_base("samplepairing", lambda o: transforms.SamplePairing(o["weight"], o["p"])),
-        {"weight": (float, 0.5), "p": (float, 0.5), **_BASE},
-        "SamplePairing (Inoue 2018), label of the first image kept; no on/off schedule",
-    ),
 }
 
 

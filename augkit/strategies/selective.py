@@ -219,7 +219,7 @@ class SelfPacedAugmentation(Strategy):
         if self.lam == 0.0 or math.isinf(self.lam):
             return torch.full((b,), self.lam == 0.0, dtype=torch.bool, device=x.device), None
         losses = loss_pass(ctx.model, x, y, self.mode, ctx.config)
-        return losses < self.lam, losses
+        return losses >= self.lam, losses
 
     def make_batch(self, x: Tensor, y: Tensor, ctx: Context) -> Batch:
         t0 = time.perf_counter()
