@@ -207,3 +207,14 @@ def test_training_uses_no_global_rng(tmp_path):
         progress=False,
     )
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_method_figures_reach_the_report(tmp_path):
+    """A method family's own figure (SPA's fraction/instability plot) is drawn into both reports."""
+    out = tmp_path / "spa"
+    args = [*TINY, "--strategies", "spa:lambda=0.1,aug=flip,spa:lambda=0,aug=flip", "--seeds", "1"]
+    assert main(["compare", *args, "--threads", "1", "--quiet", "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "## Method figures" in md and "spa_flip_fraction_and_instability.png" in md
+    assert (out / "figures" / "spa_flip_fraction_and_instability.png").stat().st_size > 1000
+    assert "Method figures" in (out / "report.html").read_text()

@@ -9,6 +9,7 @@ so its presence means the rest is in place.
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,10 +56,36 @@ class ReportContext:
     figures: dict[str, ReportFigure] = field(default_factory=dict)  # section key -> figure
     dynamics: dict[str, ReportFigure] = field(default_factory=dict)  # strategy -> figure
     galleries: dict[str, Path] = field(default_factory=dict)  # strategy -> gallery.png
+    method: dict[str, ReportFigure] = field(default_factory=dict)  # file name -> method-specific figure
 
     @property
     def complete_runs(self) -> list[dict]:
         return [r for r in self.runs if r.get("complete", True)]
+
+
+# method families that draw their own figures: strategy name -> module in augkit.report exposing
+# ``figures(runs, strategy, out_dir) -> list[ReportFigure]`` (imported lazily: they import this module)
+METHOD_FIGURES = {
+    "spa": "fig_selective",
+    "adversarial-autoaugment": "fig_adversarial",
+    "if-da": "fig_ifda",
+}
+
+
+def _method_figures(runs: list[dict], names: list[str], out: Path) -> dict[str, ReportFigure]:
+    from augkit.strategies import parse_strategy
+
+    found: dict[str, ReportFigure] = {}
+    for name in names:
+        try:
+            base = parse_strategy(name)[0]
+        except ValueError:  # a run of a strategy this version no longer knows: no method figure
+            continue
+        if base in METHOD_FIGURES:
+            module = importlib.import_module(f"augkit.report.{METHOD_FIGURES[base]}")
+            for fig in module.figures(runs, name, out):
+                found.setdefault(fig.name, fig)  # peers (e.g. SPA with CA/NA) may draw the same figure
+    return found
 
 
 def _safe(name: str) -> str:
@@ -102,6 +129,7 @@ def build_context(out_dir: str | Path) -> ReportContext:
         gallery = out / dirs[name] / "gallery.png"
         if gallery.is_file():
             ctx.galleries[name] = gallery
+    ctx.method = _method_figures(runs, list(dirs), out)
     return ctx
 
 
@@ -110,7 +138,7 @@ def write_report(out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     ctx = build_context(out)
     paths: dict[str, Path] = {}
-    for fig in [*ctx.figures.values(), *ctx.dynamics.values()]:
+    for fig in [*ctx.figures.values(), *ctx.dynamics.values(), *ctx.method.values()]:
         p = out / "figures" / fig.name
         aio.atomic_write_bytes(p, fig.png)
         paths[f"figures/{fig.name}"] = p

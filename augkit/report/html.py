@@ -100,6 +100,10 @@ def render_html(ctx: ReportContext) -> str:
         body.append("<h2>Strategy signals</h2>")
         body += [_figure(f.png, f.title) for f in ctx.dynamics.values()]
 
+    if ctx.method:
+        body.append("<h2>Method figures</h2>")
+        body += [_figure(f.png, f.title, f.caption) for f in ctx.method.values()]
+
     body.append("<h2>Incomplete runs</h2>")
     if ctx.incomplete:
         body.append(to_html(incomplete_table(ctx.incomplete, ctx.config, ctx.out_dir)))

@@ -138,6 +138,11 @@ def render_markdown(ctx: ReportContext) -> str:
         for f in ctx.dynamics.values():
             out += ["", _img(f.name, f.title)]
 
+    if ctx.method:
+        out += ["", "## Method figures"]
+        for f in ctx.method.values():
+            out += ["", f"### {f.title}", "", _img(f.name, f.title), "", f"_{f.caption}_"]
+
     out += ["", "## Incomplete runs", ""]
     if ctx.incomplete:
         out += [to_markdown(incomplete_table(ctx.incomplete, ctx.config, ctx.out_dir))]

@@ -73,9 +73,7 @@ def grid_energy(labels: np.ndarray, unary: np.ndarray, wh: np.ndarray, wv: np.nd
     return e
 
 
-def swap_labelling(
-    unary: np.ndarray, wh: np.ndarray, wv: np.ndarray, values, cycles: int = 2
-) -> np.ndarray:
+def swap_labelling(unary: np.ndarray, wh: np.ndarray, wv: np.ndarray, values, cycles: int = 2) -> np.ndarray:
     """Alpha-beta swap for ``E = sum U_p(l_p) + sum W_pq (v_{l_p} - v_{l_q})^2``; label indices (B, N, M).
 
     Starts from the per-block minimum of ``unary`` (B, N, M, L); each move is an exact binary

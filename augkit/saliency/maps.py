@@ -78,7 +78,7 @@ def spectral_residual(x: Tensor, size: int = 64, sigma: float = 3.0) -> Tensor:
     spec = torch.fft.fft2(g)
     log_amp = torch.log(spec.abs().clamp(min=1e-12))
     phase = torch.angle(spec)
-    smooth = F.avg_pool2d(F.pad(log_amp, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    smooth = F.avg_pool2d(F.pad(log_amp, (1, 1, 1, 1), mode="circular"), 3, stride=1)
     residual = log_amp - smooth
     sal = torch.fft.ifft2(torch.exp(torch.complex(residual, phase))).abs() ** 2
     sal = _gaussian_blur(sal, sigma)
