@@ -156,6 +156,25 @@ def _cmd_gallery(ns: argparse.Namespace) -> int:
     return 0
 
 
+# searches that run before (and apart from) a training run: method -> "module:function(cfg_dict, out_dir)"
+SEARCHES = {"if-da": ("augkit.strategies.ifda", "search")}
+
+
+def _cmd_search(ns: argparse.Namespace) -> int:
+    import importlib
+
+    names = [f.name for f in fields(TrainConfig)]
+    given = {**_load_config_file(ns.config), **_flags(ns, names)}
+    given.setdefault("strategy", ns.method)
+    if given["strategy"].partition(":")[0] != ns.method:
+        raise ValueError(f"--strategy must be a {ns.method!r} strategy string, got {given['strategy']!r}")
+    cfg = TrainConfig.from_dict(given)
+    module, func = SEARCHES[ns.method]
+    costs = getattr(importlib.import_module(module), func)(asdict(cfg), ns.out)
+    print(json.dumps(costs, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="augkit", description="batched, reproducible image augmentation")
     sub = p.add_subparsers(dest="command", required=True)
@@ -176,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         q.add_argument("--overwrite", action="store_true", help="delete an existing output directory first")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
+    se = sub.add_parser("search", help="run a method's search stages alone (IF-DA stages 0-3)")
+    se.add_argument("method", choices=sorted(SEARCHES))
+    _add_train_flags(se)
+    se.add_argument("--out", required=True, help="stage artefacts directory (finished stages are reused)")
+    se.add_argument("--config", help="YAML or JSON file with the same option names as the flags")
+    se.add_argument("--quiet", action="store_true", help="no progress output")
     e = sub.add_parser("evaluate", help="re-evaluate a run directory's checkpoint")
     e.add_argument("path", help="run directory (with config.json and checkpoint.pt) or checkpoint file")
     r = sub.add_parser("report", help="(re)write the report of a compare run directory")
@@ -191,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     handlers = {
         "compare": _cmd_compare,
+        "search": _cmd_search,
         "train": _cmd_train,
         "evaluate": _cmd_evaluate,
         "report": _cmd_report,

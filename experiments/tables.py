@@ -16,20 +16,43 @@ import shlex
 import subprocess
 import sys
 
-# Fashion-MNIST 10 % subset (6,000 class-balanced images), the brief's small-data setting
-FM10 = ["--dataset", "fashion-mnist", "--subset", "6000", "--batch-size", "128", "--lr", "0.05"]
-EVAL = ["--adv-images", "2000", "--tta-policy-views", "2"]
-
 MIXING = [
     "none", "standard", "label-smoothing:eps=0.1",
     "mixup:alpha=1", "cutmix:alpha=1", "manifold-mixup:alpha=2", "augmix", "samplepairing",
-    "ricap:beta=0.3", "mosaic", "bc", "saliencymix:alpha=1", "attentive-cutmix",
-    "puzzlemix", "comixup",
+    "ricap:beta=0.3", "mosaic", "bc", "saliencymix", "attentive-cutmix", "puzzlemix", "comixup-simplified",
 ]  # fmt: skip
 
+# SPA (Takase et al. 2021) Table 1 protocol: training-set size x {flip, translation} x {SPA, CA, NA}.
+# NA (lambda=inf) is the same run for both augmentations, so it runs once.  Epochs shrink as the
+# set grows so that every size gets a comparable number of optimizer steps (300-3,100).
+SPA_T1 = [
+    "spa:lambda=0.1,aug=flip", "spa:lambda=0,aug=flip", "spa:lambda=inf,aug=flip",
+    "spa:lambda=0.1,aug=translation", "spa:lambda=0,aug=translation",
+]  # fmt: skip
+SPA_SIZES = {100: 300, 500: 200, 1000: 150, 5000: 60, 10000: 40}
+SPA_T3 = ["spa:lambda=inf,aug=flip"] + [
+    f"spa:lambda={lam},aug={aug}" for aug in ("mixup", "cutout", "erasing", "ricap") for lam in ("0.1", "0")
+]
+UNCERTAINTY = [
+    "randaugment", "uncertainty:l=4,c=1", "uncertainty:l=8,c=4", "uncertainty:l=4,c=1,select=proportional",
+]  # fmt: skip
+
+
+def _fm(subset: int, epochs: int, eval_every: int) -> list[str]:
+    return [
+        "--dataset", "fashion-mnist", "--subset", str(subset), "--batch-size", "128", "--lr", "0.05",
+        "--epochs", str(epochs), "--eval-every", str(eval_every), "--adv-images", "2000",
+        "--tta-policy-views", "2",
+    ]  # fmt: skip
+
+
 TABLES: dict[str, tuple[list[str], list[str]]] = {
-    # issue 5: every mixing method against none/standard, 3 seeds
-    "mixing": ([*FM10, *EVAL, "--epochs", "100", "--eval-every", "10"], MIXING),
+    # issue 5: every mixing method against none/standard on the 10 % subset
+    "mixing": (_fm(6000, 40, 10), MIXING),
+    # issue 8: SPA Table 1 (one compare per training-set size), Table 3, uncertainty-based sampling
+    **{f"spa-t1-n{n}": (_fm(n, ep, ep // 5), SPA_T1) for n, ep in SPA_SIZES.items()},
+    "spa-t3": (_fm(5000, 60, 12), SPA_T3),
+    "uncertainty": (_fm(6000, 60, 12), UNCERTAINTY),
 }
 
 

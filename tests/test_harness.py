@@ -218,3 +218,20 @@ def test_method_figures_reach_the_report(tmp_path):
     assert "## Method figures" in md and "spa_flip_fraction_and_instability.png" in md
     assert (out / "figures" / "spa_flip_fraction_and_instability.png").stat().st_size > 1000
     assert "Method figures" in (out / "report.html").read_text()
+
+
+def test_search_ifda_command_runs_stages_and_resumes(tmp_path, capsys):
+    """`augkit search if-da` runs IF-DA's stages 0-3 alone, reports their cost, and reuses finished stages."""
+    out = tmp_path / "search"
+    args = ["search", "if-da", *TINY, "--threads", "1", "--out", str(out)]
+    args += ["--strategy", "if-da:f_epochs=1,gan_epochs=1,eg_epochs=1,width=8,tau=16"]
+    assert main(args) == 0
+    costs = json.loads(capsys.readouterr().out)
+    assert (out / "ifda" / "costs.json").is_file() and costs
+    assert not any(st["cached"] for st in costs["stages"].values())
+    assert main(args) == 0  # every stage is done: nothing is recomputed, the recorded costs come back
+    again = json.loads(capsys.readouterr().out)
+    assert all(st["cached"] for st in again["stages"].values())
+    for name, st in costs["stages"].items():
+        assert again["stages"][name]["wall_seconds"] == st["wall_seconds"]
+    assert main(["search", "if-da", "--strategy", "standard", "--out", str(out)]) == 2

@@ -114,8 +114,8 @@ def gan_pretrain(
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
-            sums["d_loss"] += float(d_loss) / len(idx_list)
-            sums["g_loss"] += float(g_loss) / len(idx_list)
+            sums["d_loss"] += float(d_loss.detach()) / len(idx_list)
+            sums["g_loss"] += float(g_loss.detach()) / len(idx_list)
         rec = {"epoch": epoch + 1, **sums}
         history.append(rec)
         if log:
@@ -138,7 +138,7 @@ def identity_pretrain(
     opt = torch.optim.Adam(aug.parameters(), lr=lr)
     losses = []
     for _ in range(steps):
-        idx = sample.randint(0, x.shape[0], (min(batch_size, x.shape[0]),), generator, "cpu")
+        idx = sample.randint(x.shape[0], (min(batch_size, x.shape[0]),), generator, "cpu")
         xb = x[idx].to(device)
         xb = xb.float() / 255.0 if xb.dtype == torch.uint8 else xb
         parts = aug.components(xb, generator=generator)
@@ -146,5 +146,5 @@ def identity_pretrain(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses

@@ -199,7 +199,7 @@ def inverse_hvp(
             if batch_size is None or batch_size >= h.shape[0]:
                 hv = full(est)
             else:
-                idx = sample.randint(0, h.shape[0], (batch_size,), g, h.device)
+                idx = sample.randint(h.shape[0], (batch_size,), g, h.device)
                 hv = hvp(h[idx], W, b, est, l2, l2_bias) + damping * est
             est = v + est - hv / sigma
         total += est / sigma

@@ -56,7 +56,6 @@ from ..data import ImageDataset
 from ..data.subsets import train_val_split
 from ..io import atomic_write_bytes, atomic_write_text
 from ..models import build_model
-from ..strategies.spec import base_augments
 from .gan import gan_pretrain, identity_pretrain
 from .influence import SOLVERS, influence_aug, mean_loss, val_influence_vector
 from .transforms import COMBINES, MODES, AugNet
@@ -99,7 +98,9 @@ class IFDAOptions:
             if getattr(self, k) < 0:
                 raise ValueError(f"{k} must be >= 0, got {getattr(self, k)!r}")
         if not 0 <= self.prob <= 1 or not 0 <= self.dropout < 1 or self.damping < 0 or not 0 < self.val:
-            raise ValueError(f"invalid prob/dropout/damping/val: {self.prob}, {self.dropout}, {self.damping}, {self.val}")
+            raise ValueError(
+                f"invalid prob/dropout/damping/val: {self.prob}, {self.dropout}, {self.damping}, {self.val}"
+            )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> IFDAOptions:
@@ -136,7 +137,9 @@ def split_validation(ds: ImageDataset, val: float, seed: int) -> tuple[Tensor, T
 def embed(model: nn.Module, x: Tensor, device: torch.device, batch_size: int = 500) -> Tensor:
     """F's last-layer features (input of head.fc) for uint8 or float images, in eval mode."""
     model.eval()
-    return torch.cat([model.embed(x[i : i + batch_size].to(device)) for i in range(0, x.shape[0], batch_size)])
+    return torch.cat(
+        [model.embed(x[i : i + batch_size].to(device)) for i in range(0, x.shape[0], batch_size)]
+    )
 
 
 def _save_pt(path: Path, obj: Any) -> None:
@@ -151,7 +154,10 @@ def _stage(root: Path, name: str, key: dict, fn: Callable[[], Any], device: torc
     if done.exists():
         info = json.loads(done.read_text())
         if info.get("key") == key:
-            return torch.load(d / "artefact.pt", map_location=device, weights_only=False), {**info["cost"], "cached": True}
+            return torch.load(d / "artefact.pt", map_location=device, weights_only=False), {
+                **info["cost"],
+                "cached": True,
+            }
     t0, c0 = time.perf_counter(), time.process_time()
     art = fn()
     cost = {"wall_seconds": time.perf_counter() - t0, "cpu_minutes": (time.process_time() - c0) / 60.0}
@@ -161,10 +167,14 @@ def _stage(root: Path, name: str, key: dict, fn: Callable[[], Any], device: torc
 
 
 def _baseline(opts: IFDAOptions) -> transforms.Compose:
+    from ..strategies.spec import base_augments  # strategies import this module: import lazily
+
     return transforms.Compose(base_augments({"base": opts.base, "padding": opts.padding, "fill": opts.fill}))
 
 
-def _train_classifier(model: nn.Module, x: Tensor, y: Tensor, base, cfg: dict, epochs: int, g: torch.Generator, device) -> None:
+def _train_classifier(
+    model: nn.Module, x: Tensor, y: Tensor, base, cfg: dict, epochs: int, g: torch.Generator, device
+) -> None:
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
     opt = torch.optim.SGD(
@@ -190,7 +200,9 @@ def _train_classifier(model: nn.Module, x: Tensor, y: Tensor, base, cfg: dict, e
     model.eval()
 
 
-def _train_eg(aug: AugNet, model: nn.Module, s_val: Tensor, x: Tensor, y: Tensor, base, opts, bs: int, g, device) -> list[dict]:
+def _train_eg(
+    aug: AugNet, model: nn.Module, s_val: Tensor, x: Tensor, y: Tensor, base, opts, bs: int, g, device
+) -> list[dict]:
     """Stage 3: minimise the batch mean of I_aug(z, z~, z_val) over E and G (F frozen)."""
     model.eval()
     for p in model.parameters():
@@ -214,14 +226,18 @@ def _train_eg(aug: AugNet, model: nn.Module, s_val: Tensor, x: Tensor, y: Tensor
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(i_aug.sum())
+            total += float(i_aug.detach().sum())
             n += idx.numel()
         history.append({"epoch": epoch + 1, "mean_I_aug": total / max(n, 1)})
     return history
 
 
 def run_stages(
-    ds: ImageDataset, cfg: dict[str, Any], opts: IFDAOptions, out_dir: str | Path, device: torch.device | str = "cpu"
+    ds: ImageDataset,
+    cfg: dict[str, Any],
+    opts: IFDAOptions,
+    out_dir: str | Path,
+    device: torch.device | str = "cpu",
 ) -> StageResult:
     """Run (or resume) stages 0-3 on ``ds`` and return the learned E/G, F, s_val and costs."""
     cfg = _train_defaults(cfg)
@@ -261,19 +277,36 @@ def run_stages(
 
     def make_aug() -> AugNet:
         return AugNet(
-            C, (H, W), generator=gen(2), tau_dim=opts.tau, mode=opts.mode, combine=opts.combine,
-            width=opts.width, dropout=opts.dropout,
+            C,
+            (H, W),
+            generator=gen(2),
+            tau_dim=opts.tau,
+            mode=opts.mode,
+            combine=opts.combine,
+            width=opts.width,
+            dropout=opts.dropout,
         ).to(device)
 
     def stage1() -> dict:
         aug = make_aug()
         hist: list = []
         if opts.pretrain == "gan":
-            hist = gan_pretrain(aug, model, tx, lambda t, g: base(t, generator=g), epochs=opts.gan_epochs,
-                                batch_size=cfg["batch_size"], generator=gen(3), lr=opts.lr_gan, device=device)
+            hist = gan_pretrain(
+                aug,
+                model,
+                tx,
+                lambda t, g: base(t, generator=g),
+                epochs=opts.gan_epochs,
+                batch_size=cfg["batch_size"],
+                generator=gen(3),
+                lr=opts.lr_gan,
+                device=device,
+            )
         elif opts.pretrain == "identity":
             steps = max(1, opts.gan_epochs * math.ceil(tx.shape[0] / cfg["batch_size"]))
-            hist = identity_pretrain(aug, tx, steps=steps, batch_size=cfg["batch_size"], generator=gen(3), device=device)
+            hist = identity_pretrain(
+                aug, tx, steps=steps, batch_size=cfg["batch_size"], generator=gen(3), device=device
+            )
         for p in model.parameters():
             p.requires_grad_(True)
         return {"aug": aug.state_dict(), "history": hist}
@@ -291,7 +324,11 @@ def run_stages(
         if opts.solver == "lissa":
             solver.update(depth=2000, batch_size=min(256, h_tr.shape[0]), generator=gen(4))
         s_val = val_influence_vector(h_tr, h_va, vy.to(device), Wd, bd, **solver)
-        return {"s_val": s_val.cpu(), "val_loss": float(mean_loss(h_va, vy.to(device), Wd, bd)), "solver": solver.get("method")}
+        return {
+            "s_val": s_val.cpu(),
+            "val_loss": float(mean_loss(h_va, vy.to(device), Wd, bd)),
+            "solver": solver.get("method"),
+        }
 
     art2, c2 = _stage(root, "2_ihvp", k2, stage2, device)
 

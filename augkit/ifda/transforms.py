@@ -34,7 +34,7 @@ Choices the paper leaves open (its Supplementary-B is not available to us):
   way", c_w and c_b).
 * Warp fill is 0 (black, as the pad-crop baseline's fill); the final image is clamped to [0, 1].
 * Initialisation: Kaiming-normal weights from the caller's generator, zero biases, the last layer
-  of every generator scaled by ``0.1`` so an untrained G is a small perturbation of the identity.
+  of every generator scaled by ``0.02`` so an untrained G is a small perturbation of the identity.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _init(module: nn.Module, generator: torch.Generator, last: nn.Module | None 
             with torch.no_grad():
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=generator)
                 if m is last:
-                    m.weight.mul_(0.1)
+                    m.weight.mul_(0.02)
                 if m.bias is not None:
                     m.bias.zero_()
 
@@ -183,9 +183,7 @@ class AugNet(nn.Module):
         self.n_sp = _SPATIAL if mode != "appearance" else 0
         pair = combine == "series" and self.n_sp and self.n_app
         outs = [self.n_sp, self.n_app] if pair else [self.n_sp + self.n_app]
-        self.encoders = nn.ModuleList(
-            [_build(lambda: Encoder(channels, tau_dim), generator) for _ in outs]
-        )
+        self.encoders = nn.ModuleList([_build(lambda: Encoder(channels, tau_dim), generator) for _ in outs])
         self.generators = nn.ModuleList(
             [_build(lambda o=o: TauGenerator(tau_dim, o, self.size, width), generator, "last") for o in outs]
         )
@@ -209,7 +207,10 @@ class AugNet(nn.Module):
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x
         B, C, H, W = x.shape
         if (C, H, W) != (self.channels, *self.size):
-            raise ValueError(f"x must have shape (B, {self.channels}, {self.size[0]}, {self.size[1]}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have shape (B, {self.channels}, {self.size[0]}, {self.size[1]}), "
+                f"got {tuple(x.shape)}"
+            )
         taus = list(tau.split(self.tau_dim, dim=1)) if tau is not None else []
         if tau is not None and len(taus) != len(self.encoders):
             raise ValueError(f"tau must have {self.tau_dim * len(self.encoders)} columns, got {tau.shape[1]}")
