@@ -37,6 +37,8 @@ UNCERTAINTY = [
     "randaugment", "uncertainty:l=4,c=1", "uncertainty:l=8,c=4", "uncertainty:l=4,c=1,select=proportional",
 ]  # fmt: skip
 
+IFDA = ["none", "standard", "randaugment", "if-da"]
+
 
 def _fm(subset: int, epochs: int, eval_every: int) -> list[str]:
     return [
@@ -53,6 +55,11 @@ TABLES: dict[str, tuple[list[str], list[str]]] = {
     **{f"spa-t1-n{n}": (_fm(n, ep, ep // 5), SPA_T1) for n, ep in SPA_SIZES.items()},
     "spa-t3": (_fm(5000, 60, 12), SPA_T3),
     "uncertainty": (_fm(6000, 60, 12), UNCERTAINTY),
+    # issue 7: IF-DA's reduced-label protocol (1 % and 10 % of Fashion-MNIST's labels) and its
+    # tau-dimension ablation (grey images: the spatial model only; see RESULTS for the colour gap)
+    "ifda-1pct": (_fm(600, 200, 40), IFDA),
+    "ifda-10pct": (_fm(6000, 40, 10), IFDA),
+    "ifda-tau": (_fm(6000, 40, 10), [f"if-da:tau={t}" for t in (32, 64, 128, 256)]),
 }
 
 
