@@ -26,6 +26,8 @@ CPU: it is tiny and its generator is the CPU augmentation stream.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -101,23 +103,30 @@ class Controller(nn.Module):
 
     def log_prob_entropy(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
         """Per-policy log p_m (sum over 20 tokens) and entropy (sum of per-step entropies), (M,)."""
+        return self._lp_ent(tokens)[:2]
+
+    def _lp_ent(self, tokens: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
         tokens = tokens.long().cpu()
         _, logps = self._logits(tokens, tokens.shape[0], None)
         lp = torch.stack([lp.gather(1, tokens[:, t : t + 1])[:, 0] for t, lp in enumerate(logps)], 1).sum(1)
         ent = torch.stack([-(lp.exp() * lp).sum(1) for lp in logps], 1).sum(1)
-        return lp, ent
+        return lp, ent, logps
 
     def probabilities(self, tokens: Tensor) -> list[Tensor]:
         """Per-step softmax probabilities (M, vocab) given the prefixes in ``tokens``."""
         with torch.no_grad():
             return [lp.exp() for lp in self._logits(tokens.long().cpu(), tokens.shape[0], None)[1]]
 
-    def reinforce(self, tokens: Tensor, rewards: Tensor) -> dict[str, float]:
-        """One Adam step of Eq. 9: ascend ``1/M sum_m r_m log p_m`` plus the entropy bonus."""
+    def reinforce(self, tokens: Tensor, rewards: Tensor) -> dict:
+        """One Adam step of Eq. 9: ascend ``1/M sum_m r_m log p_m`` plus the entropy bonus.
+
+        Returns the loss, mean entropy and log-probability, and ``probs``: the per-step token
+        probabilities *before* the step (the same forward pass; no extra controller run).
+        """
         rewards = rewards.detach().float().cpu()
         if rewards.shape != (tokens.shape[0],):
             raise ValueError(f"rewards must have shape ({tokens.shape[0]},), got {tuple(rewards.shape)}")
-        lp, ent = self.log_prob_entropy(tokens)
+        lp, ent, logps = self._lp_ent(tokens)
         loss = -(rewards * lp).mean() - self.entropy_weight * ent.mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -126,10 +135,12 @@ class Controller(nn.Module):
             "controller_loss": loss.item(),
             "entropy": ent.detach().mean().item(),
             "log_prob": lp.detach().mean().item(),
+            "probs": [q.detach().exp() for q in logps],
         }
 
     def full_state(self) -> dict:
-        return {"model": self.state_dict(), "optimizer": self.optimizer.state_dict()}
+        """Weights and Adam state, deep-copied (Adam's state dict aliases its live moment tensors)."""
+        return copy.deepcopy({"model": self.state_dict(), "optimizer": self.optimizer.state_dict()})
 
     def load_full_state(self, state: dict) -> None:
         self.load_state_dict(state["model"])

@@ -14,6 +14,7 @@ import json
 import re
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -75,19 +76,27 @@ def _dynamics_png(names: list[str], ops: np.ndarray, mags: np.ndarray, strategy:
     x = np.arange(1, len(ops) + 1)
     fig = Figure(figsize=(13, 4.6))
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.35, 1]})
-    cmap = __import__("matplotlib").colormaps["tab20"]
+    cmap = matplotlib.colormaps["tab20"]
     ax1.stackplot(x, ops.T, labels=names, colors=[cmap(i % 20) for i in range(len(names))], alpha=0.9)
     ax1.set(xlim=(1, max(len(x), 2)), ylim=(0, 1), xlabel="epoch", ylabel="share of sampled ops")
     ax1.set_title("(a) op types of the sampled policies", fontsize=10)
     ax1.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
-    im = ax2.imshow(mags.T, aspect="auto", origin="lower", cmap="viridis", extent=(0.5, len(x) + 0.5, -0.5, mags.shape[1] - 0.5))
+    im = ax2.imshow(
+        mags.T,
+        aspect="auto",
+        origin="lower",
+        cmap="viridis",
+        extent=(0.5, len(x) + 0.5, -0.5, mags.shape[1] - 0.5),
+    )
     mean_level = (mags * np.arange(mags.shape[1])).sum(1)
     ax2.plot(x, mean_level, color="white", lw=1.5, label="mean level")
     ax2.set(xlabel="epoch", ylabel="magnitude level (0 = weakest)")
     ax2.set_title("(b) magnitude levels of the sampled ops", fontsize=10)
     ax2.legend(loc="upper left", fontsize=7)
     fig.colorbar(im, ax=ax2, label="share")
-    fig.suptitle(f"{strategy}: policy dynamics (pooled over seeds, trailing mean of {window} epochs)", fontsize=10)
+    fig.suptitle(
+        f"{strategy}: policy dynamics (pooled over seeds, trailing mean of {window} epochs)", fontsize=10
+    )
     fig.tight_layout()
     return _png(fig)
 

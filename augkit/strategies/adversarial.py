@@ -247,11 +247,13 @@ class AdversarialAutoAugment(_PolicyBatches):
             "epoch": ctx.epoch + 1,
             "policy_losses": None if lhat is None else lhat.tolist(),
         }
-        if self.tokens is not None:
-            entry.update(self._describe(self.tokens))
+        probs = None
         if self.mode.learn and self.controller is not None and self.tokens is not None and lhat is not None:
             stats = self.controller.reinforce(self.tokens, normalise(lhat))
             rec.update(controller_loss=stats["controller_loss"], controller_entropy=stats["entropy"])
+            probs = stats["probs"]  # pre-update probabilities of this epoch's policies: no extra forward
+        if self.tokens is not None:
+            entry.update(self._describe(self.tokens, probs))
         if self.tokens is not None:
             self.history.append(entry)
             self._write(ctx)
@@ -259,7 +261,7 @@ class AdversarialAutoAugment(_PolicyBatches):
         return rec
 
     # --- visibility ------------------------------------------------------------------------
-    def _describe(self, tokens: Tensor) -> dict[str, Any]:
+    def _describe(self, tokens: Tensor, probs: list[Tensor] | None = None) -> dict[str, Any]:
         ops, lvl = split_tokens(tokens)
         has_mag = torch.tensor([OPS[n].has_magnitude for n in self.names])[ops]
         entry = {
@@ -269,7 +271,7 @@ class AdversarialAutoAugment(_PolicyBatches):
             "mag_hist": torch.bincount(lvl[has_mag], minlength=NUM_LEVELS).tolist(),
         }
         if self.controller is not None:  # the controller's mean distributions at the sampled prefixes
-            probs = self.controller.probabilities(tokens)
+            probs = self.controller.probabilities(tokens) if probs is None else probs
             entry["op_prob"] = torch.stack(probs[0::2]).mean((0, 1)).tolist()
             entry["mag_prob"] = torch.stack(probs[1::2]).mean((0, 1)).tolist()
         return entry
@@ -295,7 +297,7 @@ class AdversarialAutoAugment(_PolicyBatches):
         if ctx.epoch + 1 == ctx.epochs and ctx.data is not None:
             atomic_write_bytes(out / GALLERY_FILE, self.gallery_png(ctx.data.train_x, ctx.data.train_y))
 
-    def gallery_png(self, x_all: Tensor, y_all: Tensor, per_class: int = 1) -> bytes:
+    def gallery_png(self, x_all: Tensor, y_all: Tensor) -> bytes:
         """The current policies applied to one training image per class (a private generator)."""
         from ..gallery import grid_png
 
@@ -403,10 +405,17 @@ def schedule_strategy(
     )
 
 
+class _MissingSchedule(Strategy):
+    """``policy-schedule`` without ``file=``: builds (as every strategy must), fails at setup."""
+
+    name = "policy-schedule"
+
+    def setup(self, ctx: Context) -> None:
+        raise ValueError("strategy policy-schedule needs file=PATH (a policy_schedule.json written by a run)")
+
+
 def _schedule_build(o: dict[str, Any]) -> Strategy:
-    if not o["file"]:
-        raise ValueError("policy-schedule needs file=PATH (a policy_schedule.json)")
-    return PolicySchedule(o["file"], o)
+    return PolicySchedule(o["file"], o) if o["file"] else _MissingSchedule()
 
 
 _COMMON = {"cutout": (float, 0.5), **BASE_OPTIONS}
