@@ -70,44 +70,78 @@ def permutation(n: int, generator: torch.Generator, device) -> Tensor:
     return torch.randperm(n, generator=generator, device=generator.device).to(device)
 
 
+def _gamma64(n: int, a: float, generator: torch.Generator) -> Tensor:
+    """``n`` Gamma(a, 1) draws as float64 on the generator's device (see :func:`gamma`)."""
+    dev = generator.device
+    boost = a < 1
+    d = (a + 1 if boost else a) - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    parts, need = [], n
+    while need > 0:
+        # one oversampled block per round: acceptance is > 95 % for d >= 2/3, so one round
+        # almost always suffices; the first ``need`` accepted candidates are kept, in order
+        k = need + need // 8 + 16
+        z = torch.randn(k, generator=generator, device=dev, dtype=torch.float64)
+        u = torch.rand(k, generator=generator, device=dev, dtype=torch.float64)
+        v = (c * z + 1).pow_(3)
+        rhs = (0.5 * z * z + d) - d * v + d * torch.log(v.clamp(min=1e-300))
+        acc = (d * v)[(v > 0) & (torch.log(u) < rhs)][:need]
+        parts.append(acc)
+        need -= acc.numel()
+    out = (
+        parts[0]
+        if len(parts) == 1
+        else torch.cat(parts)
+        if parts
+        else torch.zeros(0, dtype=torch.float64, device=dev)
+    )
+    if boost:
+        u = torch.rand(n, generator=generator, device=dev, dtype=torch.float64)
+        out = out * u.clamp(min=1e-300) ** (1.0 / a)
+    return out
+
+
+def _check_concentration(a: float) -> float:
+    a = float(a)
+    if not a > 0 or not math.isfinite(a):
+        raise ValueError(f"concentration must be a finite number > 0, got {a!r}")
+    return a
+
+
 def gamma(shape: tuple[int, ...], concentration: float, generator: torch.Generator, device) -> Tensor:
     """Gamma(concentration, 1) draws from an explicit generator (torch's own sampler takes none).
 
     Marsaglia & Tsang (2000), "A simple method for generating gamma variables", vectorised:
-    every round draws one normal and one uniform per still-unaccepted element (acceptance is
-    > 95 % per round for ``concentration >= 1``), so the bits depend only on the generator.
+    each round draws an oversampled block of normal/uniform candidate pairs and keeps the
+    first accepted ones in order (accepted candidates of an i.i.d. stream are i.i.d. Gamma),
+    so the bits depend only on the generator and a call is ~one round of ~12 tensor ops.
     ``concentration < 1`` uses the boost ``Gamma(a) = Gamma(a + 1) * U^(1/a)``.
     """
-    a = float(concentration)
-    if not a > 0 or not math.isfinite(a):
-        raise ValueError(f"concentration must be a finite number > 0, got {concentration!r}")
-    boost = a < 1
-    d = (a + 1 if boost else a) - 1.0 / 3.0
-    c = 1.0 / math.sqrt(9.0 * d)
-    n = math.prod(shape)
-    out = torch.empty(n, dtype=torch.float64, device=generator.device)
-    todo = torch.arange(n, device=generator.device)
-    while todo.numel():
-        k = todo.numel()
-        z = torch.randn(k, generator=generator, device=generator.device, dtype=torch.float64)
-        u = torch.rand(k, generator=generator, device=generator.device, dtype=torch.float64)
-        v = (1 + c * z) ** 3
-        ok = (v > 0) & (torch.log(u) < 0.5 * z * z + d - d * v + d * torch.log(v.clamp(min=1e-300)))
-        out[todo[ok]] = d * v[ok]
-        todo = todo[~ok]
-    if boost:
-        u = torch.rand(n, generator=generator, device=generator.device, dtype=torch.float64)
-        out = out * u.clamp(min=1e-300) ** (1.0 / a)
-    return out.view(shape).float().to(device)
+    a = _check_concentration(concentration)
+    return _gamma64(math.prod(shape), a, generator).view(shape).float().to(device)
 
 
 def beta(shape: tuple[int, ...], alpha: float, beta_: float, generator: torch.Generator, device) -> Tensor:
-    """Beta(alpha, beta_) as ``X / (X + Y)`` with Gamma draws (Mixup's lambda, AugMix's m)."""
-    x = gamma(shape, alpha, generator, device)
-    y = gamma(shape, beta_, generator, device)
+    """Beta(alpha, beta_) as ``X / (X + Y)`` with Gamma draws (Mixup's lambda, AugMix's m).
+
+    Beta(1, 1) is U(0, 1): one uniform draw.  Equal concentrations draw X and Y in one block.
+    """
+    a, b = _check_concentration(alpha), _check_concentration(beta_)
+    n = math.prod(shape)
+    if a == 1.0 and b == 1.0:
+        return rand(shape, generator, device)
+    if a == b:
+        xy = _gamma64(2 * n, a, generator)
+        x, y = xy[:n], xy[n:]
+    else:
+        x, y = _gamma64(n, a, generator), _gamma64(n, b, generator)
     s = x + y
-    # both gammas can underflow to 0 for tiny concentrations: fall back to a fair coin
-    return torch.where(s > 0, x / s.clamp(min=1e-30), (rand(shape, generator, device) < 0.5).float())
+    out = x / s.clamp(min=1e-300)
+    zero = s <= 0
+    if bool(zero.any()):  # both gammas underflowed (tiny concentrations): a fair coin
+        coin = torch.rand(n, generator=generator, device=generator.device, dtype=torch.float64) < 0.5
+        out = torch.where(zero, coin.to(out.dtype), out)
+    return out.view(shape).float().to(device)
 
 
 def dirichlet(shape: tuple[int, ...], k: int, alpha: float, generator: torch.Generator, device) -> Tensor:

@@ -392,6 +392,13 @@ def test_policy_schedule_json_round_trip_and_replay(tmp_path):
     one.on_epoch_start(rctx)
     assert one.make_batch(x, y, rctx).x.shape == x.shape
     assert [one.entry_for(e, 6) for e in range(6)] == [0, 0, 0, 1, 1, 1]
+    # the spelling, policy:file=..., replays the same schedule (bit-identical batch)
+    alias = build_strategy(f"policy:file={path}")
+    alias.on_epoch_start(rctx)
+    rctx.aug_generator.manual_seed(5)
+    a = alias.make_batch(x, y, rctx).x
+    rctx.aug_generator.manual_seed(5)
+    assert torch.equal(a, one.make_batch(x, y, rctx).x)
     with pytest.raises(ValueError, match="policy-schedule"):
         (tmp_path / "bad.json").write_text('{"type": "policy"}')
         schedule_strategy(tmp_path / "bad.json")

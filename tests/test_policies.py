@@ -138,3 +138,17 @@ def test_policy_runs_on_single_image_in_a_dataloader():
     dl = DataLoader(Wrapped(x, ak.RandAugment()), batch_size=3, num_workers=0)
     batches = list(dl)
     assert sum(b.shape[0] for b in batches) == x.shape[0] and batches[0].dtype == torch.uint8
+
+
+def test_policy_file_strategy_loads_a_saved_policy(tmp_path):
+    """``policy:file=PATH`` trains with a policy saved by ``save_policy`` (same draws as the object)."""
+    from augkit.policies import AutoAugment, save_policy
+    from augkit.strategies import Context, build_strategy
+
+    path = tmp_path / "aa.json"
+    save_policy(AutoAugment("cifar10"), str(path))
+    s = build_strategy(f"policy:file={path},base=none")
+    x = photos(28, 28, 3)
+    ctx = Context(torch.nn.Identity(), torch.device("cpu"), 10, torch.Generator().manual_seed(2))
+    got = s.make_batch(x, torch.zeros(x.shape[0], dtype=torch.long), ctx).x
+    assert torch.equal(got, AutoAugment("cifar10")(x, generator=torch.Generator().manual_seed(2)))

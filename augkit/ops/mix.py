@@ -105,8 +105,7 @@ def _box_words(boxes: Tensor, x: Tensor) -> Tensor | None:
     bx = boxes.to(device=x.device, dtype=torch.int64)
     ar_h, ar_w = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
     rows = ((ar_h >= bx[:, :1]) & (ar_h < bx[:, :1] + bx[:, 2:3])).to(torch.int64).neg_()  # 0 / -1
-    cols = ((ar_w >= bx[:, 1:2]) & (ar_w < bx[:, 1:2] + bx[:, 3:4])).to(torch.uint8).mul_(255)
-    cols = cols[:, :, None].expand(b, w, es).reshape(b, w * es).view(torch.int64)  # (B, words)
+    cols = _select_words((ar_w >= bx[:, 1:2]) & (ar_w < bx[:, 1:2] + bx[:, 3:4]), x)  # (B, words)
     return (rows[:, :, None] & cols[:, None, :])[:, None]
 
 
@@ -153,14 +152,40 @@ def quad_tile(x: Tensor, split: Tensor, index: Tensor, offset: Tensor) -> Tensor
     bad = nonempty & ((r0 + oy < 0) | (r1 - 1 + oy >= h) | (c0 + ox < 0) | (c1 - 1 + ox >= w))
     if bool(bad.any()):
         raise ValueError("quad_tile: offset points outside the source image for some pixel")
-    # flat source index = per-(image, quadrant) constant + i * W + j
-    const = index * (c * h * w) + oy * w + ox  # (B, 4)
-    ii = torch.arange(h, device=x.device).view(1, h, 1)
-    jj = torch.arange(w, device=x.device).view(1, 1, w)
-    q = ((ii >= sh.view(b, 1, 1)).long() * 2 + (jj >= sw.view(b, 1, 1)).long()).view(b, h * w)
-    flat = const.gather(1, q).add_(torch.arange(h * w, device=x.device))
-    flat = flat.view(b, 1, h * w) + (torch.arange(c, device=x.device) * (h * w)).view(1, c, 1)
-    return x.reshape(-1).index_select(0, flat.view(-1)).view(b, c, h, w)
+    # Separable gather.  Row i of image b is [left window | right window]: for each column
+    # half k the output row reads W consecutive source elements starting at a per-(b, c, i, k)
+    # flat offset, so both halves are one ``index_select`` of overlapping W-long windows of
+    # the (padded) flat batch -- a row memcpy each, no per-pixel index -- followed by a
+    # per-column select of the two halves.
+    n = x.numel()
+    flat = x.new_empty(n + 2 * w)  # W elements of slack on both sides keep every window in range
+    flat[w : w + n].copy_(x.reshape(-1))
+    windows = flat.as_strided((n + w + 1, w), (1, 1))
+    base = index * (c * h * w) + oy * w + ox + w  # (B, 4) window start of output row 0
+    rows = torch.arange(h, device=x.device)
+    top = (rows < sh).unsqueeze(2)  # (B, H, 1)
+    start = torch.where(top, base[:, None, :2], base[:, None, 2:]).add_((rows * w).view(1, h, 1))
+    start = start.unsqueeze(1) + (torch.arange(c, device=x.device) * (h * w)).view(1, c, 1, 1)
+    start = start.view(-1, 2)
+    left = windows.index_select(0, start[:, 0]).view(b, c, h, w)
+    right = windows.index_select(0, start[:, 1]).view(b, c, h, w)
+    is_left = torch.arange(w, device=x.device).view(1, w) < sw  # (B, W)
+    words = _select_words(is_left, x)  # (B, words), all bits set where left
+    if words is None:
+        return torch.where(is_left.view(b, 1, 1, w), left, right)
+    lw, rw = (t.view(torch.uint8).view(torch.int64) for t in (left, right))
+    lw.bitwise_xor_(rw).bitwise_and_(words.view(b, 1, 1, -1)).bitwise_xor_(rw)  # where(m, left, right)
+    return left
+
+
+def _select_words(cols: Tensor, x: Tensor) -> Tensor | None:
+    """``(B, W)`` bool column masks -> ``(B, W * esize / 8)`` int64 words (all bits set where True)."""
+    b, w = cols.shape
+    es = x.element_size()
+    if (w * es) % 8:
+        return None
+    m = cols.to(torch.uint8).mul_(255)
+    return m[:, :, None].expand(b, w, es).contiguous().view(b, w * es).view(torch.int64)
 
 
 def bc_plus(x: Tensor, index: Tensor, r: Tensor | float) -> Tensor:

@@ -8,6 +8,7 @@ Fashion-MNIST/MNIST/digits; the papers' gray 128 is one option away.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,17 @@ def _standard(o: dict[str, Any]) -> list[Augment]:
     return parts
 
 
+def _policy_build(o: dict[str, Any]) -> Strategy:
+    """``policy:spec`` or ``policy:file=PATH``; a file holding a learned schedule replays it."""
+    if not o["file"]:
+        return _with_base("policy", lambda o: policies.from_spec(o["spec"], fill=o["fill"]))(o)
+    with open(o["file"], encoding="utf-8") as f:
+        data = json.load(f)
+    if isinstance(data, dict) and data.get("type") == "policy-schedule":
+        return adversarial.schedule_strategy(o["file"], base=o["base"], fill=o["fill"])
+    return _with_base("policy", lambda o: policies.policy_from_json(data))(o)
+
+
 def _standard_build(o: dict[str, Any]) -> Strategy:
     parts: list[Augment] = [transforms.PadCrop(o["padding"])] if o["padding"] else []
     parts += [transforms.RandomFlip(0.5)] if o["flip"] else []
@@ -74,9 +86,10 @@ _CORE: dict[str, StrategyDef] = {
         "a published AutoAugment policy (Cubuk et al. 2019) on top of the base pipeline",
     ),
     "policy": StrategyDef(
-        _with_base("policy", lambda o: policies.from_spec(o["spec"], fill=o["fill"])),
-        {"spec": (str, "rand-n2-m9"), **_BASE},
-        "any policy spec string (aa-..., rand-..., trivial, policy:<json>)",
+        _policy_build,
+        {"spec": (str, "rand-n2-m9"), "file": (str, ""), **_BASE},
+        "any policy spec string (aa-..., rand-..., trivial, policy:<json>), or file=PATH: a saved policy "
+        "JSON or a learned policy_schedule.json (replayed epoch by epoch)",
     ),
     "cutout": StrategyDef(
         _with_base("cutout", lambda o: transforms.Cutout(o["size"], fill=o["fill"])),
@@ -125,7 +138,9 @@ def parse_strategy(text: str) -> tuple[str, dict[str, Any]]:
         raise ValueError(f"strategy {name!r} is unknown; valid strategies: {', '.join(STRATEGIES)}")
     spec = STRATEGIES[name]
     opts = {k: default for k, (_, default) in spec.options.items()}
-    for item in filter(None, (s.strip() for s in (rest.split(",") if name != "policy" else [rest]))):
+    # a policy given as inline JSON holds commas of its own: then the whole rest is one item
+    whole = name == "policy" and any(c in rest for c in "[{")
+    for item in filter(None, (s.strip() for s in ([rest] if whole else rest.split(",")))):
         key, eq, value = item.partition("=")
         if name == "policy" and not eq:
             key, eq, value = "spec", "=", item
