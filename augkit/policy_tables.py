@@ -97,6 +97,14 @@ AUTOAUGMENT_POLICIES: dict[str, tuple[tuple[Stage, Stage], ...]] = {
 }
 # fmt: on
 
+# The 16 operations of AutoAugment's search space (Cubuk et al. 2019, Table 6), in the paper's
+# order; Adversarial AutoAugment (Zhang et al. 2020, §3.2) and uncertainty-based sampling
+# (Wu et al. 2020) search or sample over the same 16.
+AUTOAUGMENT_SEARCH_OPS: tuple[str, ...] = (
+    "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "AutoContrast", "Invert", "Equalize",
+    "Solarize", "Posterize", "Contrast", "Color", "Brightness", "Sharpness", "Cutout", "SamplePairing",
+)  # fmt: skip
+
 # Released-code semantics: the same tables, these names swapped for their ``...Code`` rows.
 CODE_ALIASES: dict[str, str] = {
     "TranslateX": "TranslateXCode",

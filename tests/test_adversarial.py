@@ -296,16 +296,7 @@ def test_one_real_training_step_on_small_cnn_is_finite_and_records_losses():
 
 
 def _run_epochs(s, ctx, epochs, x):
-    out = []
-    for e in range(epochs):
-        ctx.epoch = e
-        s.on_epoch_start(ctx)
-        for k in range(2):
-            batch = s.make_batch(x, (torch.arange(x.shape[0]) + k) % 10, ctx)
-            s.loss(ctx.model, batch, ctx)
-            out.append(batch.x)
-        out.append(s.on_epoch_end(ctx))
-    return out
+    return [item for e in range(epochs) for item in _run_epochs_from(s, ctx, e, x)]
 
 
 def test_strategy_resume_continues_exactly(tmp_path):

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..policy_tables import CODE_ALIASES
+from ..policy_tables import AUTOAUGMENT_SEARCH_OPS, CODE_ALIASES
 from ..sample import randint
 
 __all__ = [
@@ -46,24 +46,7 @@ __all__ = [
 ]
 
 # The 16 operations of the paper's search space (§3.2), in the paper's order.
-PAPER_OPS: tuple[str, ...] = (
-    "ShearX",
-    "ShearY",
-    "TranslateX",
-    "TranslateY",
-    "Rotate",
-    "AutoContrast",
-    "Invert",
-    "Equalize",
-    "Solarize",
-    "Posterize",
-    "Contrast",
-    "Color",
-    "Brightness",
-    "Sharpness",
-    "Cutout",
-    "SamplePairing",
-)
+PAPER_OPS: tuple[str, ...] = AUTOAUGMENT_SEARCH_OPS
 NUM_LEVELS = 10
 SUB_POLICIES = 5
 OPS_PER_SUB = 2

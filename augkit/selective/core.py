@@ -25,29 +25,13 @@ from torch import Tensor, nn
 
 from .. import transforms
 from ..policies import run_stages
+from ..policy_tables import AUTOAUGMENT_SEARCH_OPS
 from ..sample import PolicyParams, rand, randint, sample_policy_aux
 
 __all__ = ["MODES", "SELECT", "UNCERTAINTY_OPS", "loss_pass", "random_compositions", "select_copies", "sync"]
 
 # AutoAugment's 16 ops (Cubuk et al. 2019, Table 6), paper ranges (augkit.space)
-UNCERTAINTY_OPS: tuple[str, ...] = (
-    "ShearX",
-    "ShearY",
-    "TranslateX",
-    "TranslateY",
-    "Rotate",
-    "AutoContrast",
-    "Invert",
-    "Equalize",
-    "Solarize",
-    "Posterize",
-    "Contrast",
-    "Color",
-    "Brightness",
-    "Sharpness",
-    "Cutout",
-    "SamplePairing",
-)
+UNCERTAINTY_OPS: tuple[str, ...] = AUTOAUGMENT_SEARCH_OPS
 
 MODES = ("eval", "train")
 SELECT = ("topc", "proportional")
