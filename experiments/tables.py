@@ -63,7 +63,13 @@ TABLES: dict[str, tuple[list[str], list[str]]] = {
     "ifda-1pct": (_fm(600, 40), IFDA),
     "ifda-10pct": (_fm(6000, 5), IFDA),
     # issue 6: Adversarial AutoAugment ablation (paper Table 4), M = 4 to fit the CPU budget
-    "aaa": (_fm(6000, 3), AAA),
+    "aaa": (_fm(6000, 3), AAA + ["randaugment", "trivialaugment"]),
+    # the same ablation at equal wall time: M = 4 costs about 5x a plain step on CPU (see
+    # bench_strategy_cost.py), so the M = 1 strategies get 5x the epochs of the M = 4 ones
+    "aaa-walltime": (
+        _fm(6000, 15),
+        ["adversarial-autoaugment:mode=baseline,m=4", "randaugment", "trivialaugment"],
+    ),
 }
 
 
