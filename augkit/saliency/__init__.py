@@ -1,7 +1,8 @@
 """Saliency maps, region masks and the PuzzleMix / Co-Mixup solvers used by the saliency strategies."""
 
 from .boxes import paste, peak, peak_box_mask, topk_grid_mask
-from .comixup import comixup, comixup_objective, icm_potts
+from .comixup import comixup, comixup_objective, icm_potts  # the simplified solver (comixup-simplified)
+from .comixup_full import comixup_energy, comixup_full  # the paper's solver (strategy comixup)
 from .graphcut import binary_cut, grid_energy, swap_labelling
 from .maps import eval_mode, feature_attention, input_gradient_saliency, spectral_residual
 from .puzzlemix import (
@@ -18,6 +19,8 @@ __all__ = [
     "binary_cut",
     "block_candidates",
     "comixup",
+    "comixup_energy",
+    "comixup_full",
     "comixup_objective",
     "eval_mode",
     "exposed_saliency",

@@ -108,7 +108,9 @@ def swap_labelling(unary: np.ndarray, wh: np.ndarray, wv: np.ndarray, values, cy
     return lab
 
 
-def matrix_energy(labels: np.ndarray, unary: np.ndarray, wh: np.ndarray, wv: np.ndarray, pairwise: np.ndarray):
+def matrix_energy(
+    labels: np.ndarray, unary: np.ndarray, wh: np.ndarray, wv: np.ndarray, pairwise: np.ndarray
+):
     """``sum U_p(l_p) + sum w_pq V(l_p, l_q)`` per image; ``pairwise`` (B, L, L)."""
     bi = np.arange(labels.shape[0])[:, None, None]
     e = np.take_along_axis(unary, labels[..., None], -1)[..., 0].sum((1, 2))
@@ -117,16 +119,31 @@ def matrix_energy(labels: np.ndarray, unary: np.ndarray, wh: np.ndarray, wv: np.
     return e
 
 
-def _neighbour_cost(x: int, lab: np.ndarray, idle: np.ndarray, wh, wv, pairwise) -> np.ndarray:
-    """``sum_q w_pq V(x, l_q)`` over the neighbours ``q`` of each block that are ``idle``."""
-    bi = np.arange(lab.shape[0])[:, None, None]
-    v = pairwise[bi, x, lab] * idle
-    out = np.zeros(lab.shape)
-    out[:, :, :-1] += wh * v[:, :, 1:]
-    out[:, :, 1:] += wh * v[:, :, :-1]
-    out[:, :-1, :] += wv * v[:, 1:, :]
-    out[:, 1:, :] += wv * v[:, :-1, :]
+def _neighbour_sum(v: np.ndarray, wh: np.ndarray, wv: np.ndarray) -> np.ndarray:
+    """``sum_q w_pq v_q`` over the 4 neighbours of each block; ``v`` (B, N, M, ...)."""
+    ex = (...,) + (None,) * (v.ndim - 3)
+    out = np.zeros(v.shape)
+    out[:, :, :-1] += wh[ex] * v[:, :, 1:]
+    out[:, :, 1:] += wh[ex] * v[:, :, :-1]
+    out[:, :-1, :] += wv[ex] * v[:, 1:, :]
+    out[:, 1:, :] += wv[ex] * v[:, :-1, :]
     return out
+
+
+def _switch_gain(lab, unary, wh, wv, pairwise) -> np.ndarray:
+    """``need[b, a, c]``: some block labelled ``a`` would lower its own cost by switching to ``c``
+    while its neighbours labelled ``a`` stay (the only way a swap with an absent ``c`` helps)."""
+    b, n, m, n_labels = unary.shape
+    bi = np.arange(b)[:, None, None]
+    vq = pairwise[bi, lab]  # (B, N, M, L): V(l_q, c) for each block q and label c
+    onehot = lab[..., None] == np.arange(n_labels)
+    same_w = _neighbour_sum(onehot.astype(np.float64), wh, wv)  # weight to neighbours per label
+    to_c = unary + _neighbour_sum(vq, wh, wv)  # cost of c with every neighbour as it is
+    own = np.take_along_axis(same_w, lab[..., None], -1)  # weight to neighbours sharing l_p
+    to_c = to_c - own * pairwise[bi, lab]  # neighbours labelled l_p do not count
+    here = np.take_along_axis(unary + _neighbour_sum(vq, wh, wv), lab[..., None], -1)
+    better = (to_c - here < -1e-12).reshape(b, -1, n_labels)
+    return np.einsum("bpa,bpc->bac", onehot.reshape(b, -1, n_labels), better) > 0
 
 
 def swap_labelling_matrix(
@@ -136,7 +153,6 @@ def swap_labelling_matrix(
     pairwise: np.ndarray,
     cycles: int = 4,
     init: np.ndarray | None = None,
-    tol: float = 1e-12,
 ) -> np.ndarray:
     """Alpha-beta swap for ``E = sum U_p(l_p) + sum w_pq V_b(l_p, l_q)``; label indices (B, N, M).
 
@@ -145,42 +161,54 @@ def swap_labelling_matrix(
     the pair (a, c) runs only for images where both labels are present, or where one is absent
     and some block of the other would lower its own cost by switching (otherwise no relabelling
     can lower the energy: switching a set S of a-blocks to an absent c costs the sum of those
-    per-block differences plus non-negative boundary terms).  Each move is an exact binary cut,
-    so the energy never increases; cycles stop early when nothing changes.
+    per-block differences plus non-negative boundary terms).  Labels are renumbered per image
+    (present ones first, then by total unary) so one cut serves the same move in every image.
+    Each move is an exact binary cut, so the energy never increases; a move is not repeated on
+    an image whose labelling has not changed since its last cut on that pair (it is already
+    optimal for that move), and cycles stop early when nothing changes.
     """
-    b, _, _, n_labels = unary.shape
-    lab = unary.argmin(-1) if init is None else np.array(init, dtype=np.int64)
+    b, n, m, n_labels = unary.shape
+    bi = np.arange(b)
+    lab0 = unary.argmin(-1) if init is None else np.asarray(init, dtype=np.int64)
+    used = (lab0.reshape(b, -1, 1) == np.arange(n_labels)).sum(1)
+    perm = np.lexsort((unary.sum((1, 2)), -used), axis=-1)  # rank -> label, per image
+    rank = np.argsort(perm, -1)
+    un = np.take_along_axis(unary, perm[:, None, None, :], -1)
+    pw = pairwise[bi[:, None, None], perm[:, :, None], perm[:, None, :]]
+    lab = rank[bi[:, None, None], lab0]
     pairs = [(a, c) for a in range(n_labels) for c in range(a + 1, n_labels)]
-    present = np.zeros((b, n_labels), dtype=bool)
+    stamp = np.zeros(b, dtype=np.int64)  # bumped when an image's labelling changes
+    last = np.full((len(pairs), b), -1, dtype=np.int64)  # stamp at the pair's last cut
     for _ in range(cycles):
-        changed = False
-        for a, c in pairs:
-            present[:] = False
-            present[np.arange(b)[:, None], lab.reshape(b, -1)] = True
+        changed, stale = False, True
+        for pi, (a, c) in enumerate(pairs):
+            if stale:
+                present = np.zeros((b, n_labels), dtype=bool)
+                present[bi[:, None], lab.reshape(b, -1)] = True
+                gain = _switch_gain(lab, un, wh, wv, pw)
+                stale = False
             has_a, has_c = present[:, a], present[:, c]
-            if not (has_a | has_c).any():
+            need = (has_a & has_c) | (has_a & gain[:, a, c]) | (has_c & gain[:, c, a])
+            need &= stamp != last[pi]  # already optimal for this move
+            if not need.any():
                 continue
-            act = (lab == a) | (lab == c)
-            idle = ~act
-            cost_a = unary[..., a] + _neighbour_cost(a, lab, idle, wh, wv, pairwise)
-            cost_c = unary[..., c] + _neighbour_cost(c, lab, idle, wh, wv, pairwise)
-            gain_c = ((cost_c - cost_a < -tol) & (lab == a)).any((1, 2))
-            gain_a = ((cost_a - cost_c < -tol) & (lab == c)).any((1, 2))
-            need = (has_a & has_c) | (has_a & gain_c) | (has_c & gain_a)
             sub = np.nonzero(need)[0]
-            if sub.size == 0:
-                continue
-            act_s = act[sub]
-            d = pairwise[sub, a, c][:, None, None]
-            wh_act = wh[sub] * d * (act_s[:, :, 1:] & act_s[:, :, :-1])
-            wv_act = wv[sub] * d * (act_s[:, 1:, :] & act_s[:, :-1, :])
-            to_c = binary_cut(
-                np.where(act_s, cost_a[sub], 0.0), np.where(act_s, cost_c[sub], 0.0), wh_act, wv_act
-            )
-            new = np.where(act_s, np.where(to_c, c, a), lab[sub])
-            if (new != lab[sub]).any():
-                changed = True
+            ls = lab[sub]
+            act = (ls == a) | (ls == c)
+            idle = ~act
+            cost_a = un[sub, :, :, a] + _neighbour_sum(pw[sub[:, None, None], a, ls] * idle, wh[sub], wv[sub])
+            cost_c = un[sub, :, :, c] + _neighbour_sum(pw[sub[:, None, None], c, ls] * idle, wh[sub], wv[sub])
+            d = pw[sub, a, c][:, None, None]
+            wh_act = wh[sub] * d * (act[:, :, 1:] & act[:, :, :-1])
+            wv_act = wv[sub] * d * (act[:, 1:, :] & act[:, :-1, :])
+            to_c = binary_cut(np.where(act, cost_a, 0.0), np.where(act, cost_c, 0.0), wh_act, wv_act)
+            new = np.where(act, np.where(to_c, c, a), ls)
+            moved = (new != ls).any((1, 2))
+            stamp[sub[moved]] += 1
+            last[pi, sub] = stamp[sub]
+            if moved.any():
+                changed = stale = True
                 lab[sub] = new
         if not changed:
             break
-    return lab
+    return perm[bi[:, None, None], lab]

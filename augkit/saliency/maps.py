@@ -9,6 +9,14 @@
   ways; the mean filter pads by edge replication; the Gaussian has sigma 3 working pixels
   (the paper's sigma 8 is for 64 px images of natural scenes and smears 28x28 objects over half
   the frame; 3 is about OpenCV's 11x11 smoothing kernel); the map is scaled to [0, 1] per image.
+  Numerics: the residual ``L - h_3 * L`` whitens the spectrum, so coefficients that are zero up
+  to rounding (common in synthetic, exactly periodic images: a lattice of identical blobs has
+  nulls across most of its spectrum) would come back with O(1) amplitude and random phase,
+  and the map would be dominated by rounding noise (in float32 it differed from the float64
+  map by ~100% of its peak on a lattice of bars).  The spectrum is therefore computed in
+  float64 and amplitudes are floored at ``1e-7`` (about float32's resolution) of each
+  image's largest one, so such coefficients are treated as the exact zeros they stand for
+  (on ``skimage.data.astronaut()`` the floor changes nothing: all amplitudes lie above it).
 - :func:`input_gradient_saliency` — PuzzleMix (Kim, Choo & Song, ICML 2020) and Co-Mixup (Kim et
   al., ICLR 2021): the L2 norm over channels of the gradient of the loss w.r.t. the input
   (Simonyan et al. 2014).  The official code takes ``sqrt(mean_c g^2)``; that differs from the
@@ -30,6 +38,8 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+_REL_FLOOR = 1e-7  # amplitudes below this fraction of the peak count as exact zeros (float32 eps)
 
 __all__ = ["eval_mode", "feature_attention", "input_gradient_saliency", "spectral_residual"]
 
@@ -73,10 +83,13 @@ def spectral_residual(x: Tensor, size: int = 64, sigma: float = 3.0) -> Tensor:
     if not sigma > 0:
         raise ValueError(f"sigma must be > 0, got {sigma!r}")
     h, w = x.shape[-2:]
-    g = _as_float(x).mean(1, keepdim=True)  # grey: channel mean
+    g = _as_float(x).double() if x.dtype != torch.float64 else x
+    g = g.mean(1, keepdim=True)  # grey: channel mean
     g = F.interpolate(g, size=(size, size), mode="bilinear", align_corners=False)
-    spec = torch.fft.fft2(g)
-    log_amp = torch.log(spec.abs().clamp(min=1e-12))
+    spec = torch.fft.fft2(g)  # float64: see the note on numerically zero coefficients
+    amp = spec.abs()
+    floor = amp.flatten(1).amax(1).view(-1, 1, 1, 1) * _REL_FLOOR
+    log_amp = torch.log(torch.maximum(amp, floor.clamp(min=1e-300)))
     phase = torch.angle(spec)
     smooth = F.avg_pool2d(F.pad(log_amp, (1, 1, 1, 1), mode="circular"), 3, stride=1)
     residual = log_amp - smooth
@@ -85,7 +98,7 @@ def spectral_residual(x: Tensor, size: int = 64, sigma: float = 3.0) -> Tensor:
     sal = F.interpolate(sal, size=(h, w), mode="bilinear", align_corners=False).squeeze(1)
     lo = sal.flatten(1).amin(1).view(-1, 1, 1)
     hi = sal.flatten(1).amax(1).view(-1, 1, 1)
-    return (sal - lo) / (hi - lo).clamp(min=1e-12)
+    return ((sal - lo) / (hi - lo).clamp(min=1e-12)).float()
 
 
 def input_gradient_saliency(model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
