@@ -11,6 +11,7 @@ the file is drawn.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -82,15 +83,16 @@ def figures(runs: list[dict], strategy: str, out_dir: Path) -> list[ReportFigure
             continue
         d = torch.load(path, map_location="cpu", weights_only=False)
         tag = f"{d['mode']}, {d['combine']}, tau {d['tau_dim']}, seed {run.get('seed', '?')}"
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", strategy).strip("_")  # one pair of figures per strategy
         return [
             ReportFigure(
-                "ifda_fig3.png",
+                f"ifda_fig3_{safe}.png",
                 f"IF-DA: diverse transforms from dropout on tau ({strategy})",
                 _fig3(d),
                 f"One image and {d['fig3'].shape[0]} draws of the learned E/G (dropout p=0.5 on tau; {tag}).",
             ),
             ReportFigure(
-                "ifda_fig4.png",
+                f"ifda_fig4_{safe}.png",
                 f"IF-DA: ten interpolated tau ({strategy})",
                 _fig4(d),
                 "Rows: image; spatial model output (flow magnitude, arrows in pixels); spatially transformed "
