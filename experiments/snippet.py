@@ -51,7 +51,11 @@ def main() -> None:
     p.add_argument("run_dir")
     p.add_argument("--baseline", default=None)
     p.add_argument("--copy", default=None, help="docs folder to copy the report into")
+    p.add_argument("--spa-sizes", default=None, help="SPA Table-1 layout for these sizes (run_dir: root)")
     a = p.parse_args()
+    if a.spa_sizes:
+        print(spa_table(Path(a.run_dir), [int(n) for n in a.spa_sizes.split(",")]))
+        return
     out = Path(a.run_dir)
     write_report(out)
     runs = load_runs(out)
@@ -73,6 +77,38 @@ def main() -> None:
         for gallery in out.glob("*/gallery.png"):
             (dest / gallery.parent.name).mkdir(exist_ok=True)
             shutil.copy2(gallery, dest / gallery.parent.name / "gallery.png")
+
+
+def spa_table(root: Path, sizes: list[int]) -> str:
+    """SPA Table-1 layout: rows = training-set size x augmentation, columns SPA / CA / NA accuracy.
+
+    Accuracy = 100 - test error of the final evaluation, mean ± standard error (std / sqrt(n)) over seeds.
+    """
+    cols = {"SPA (λ=0.1)": "0.1", "CA (λ=0)": "0", "NA (λ=∞)": "inf"}
+    head = "| n train | augmentation | " + " | ".join(cols) + " | best |"
+    lines = [head, "|---:|:---|---:|---:|---:|:---|"]
+    for n in sizes:
+        d = root / f"spa-t1-n{n}"
+        if not d.is_dir():
+            continue
+        by = {}
+        for r in load_runs(d):
+            if r.get("complete"):
+                by.setdefault(r["strategy"], []).append(100 * (1 - r["test_error"]))
+        for aug in ("flip", "translation"):
+            cells, means = [], {}
+            for label, lam in cols.items():
+                vals = by.get(f"spa:lambda={lam},aug={'flip' if lam == 'inf' else aug}", [])
+                if not vals:
+                    cells.append("—")
+                    continue
+                m = statistics.mean(vals)
+                se = statistics.stdev(vals) / len(vals) ** 0.5 if len(vals) > 1 else float("nan")
+                means[label] = m
+                cells.append(f"{m:.2f} ± {se:.2f} (n={len(vals)})")
+            best = max(means, key=means.get) if means else "—"
+            lines.append(f"| {n} | {aug} | " + " | ".join(cells) + f" | {best.split(' ')[0]} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ SPA_T1 = [
 SPA_T3 = ["spa:lambda=inf,aug=flip"] + [
     f"spa:lambda={lam},aug={aug}" for aug in ("mixup", "cutout", "erasing", "ricap") for lam in ("0.1", "0")
 ]
-SPA_EPOCHS = {100: 40, 500: 12, 1000: 8, 5000: 3, 10000: 2}
+# ~150 optimizer steps at every size (batch 128): enough for the small sets to be fitted, so
+# that losses fall below lambda and SPA can differ from CA (at ~45 steps every loss is > 0.1)
+SPA_EPOCHS = {100: 150, 500: 38, 1000: 19, 5000: 4, 10000: 2}
 UNCERTAINTY = ["randaugment", "uncertainty:l=4,c=1", "uncertainty:l=8,c=4"]
 IFDA = ["none", "standard", "randaugment", "if-da"]
 AAA = [f"adversarial-autoaugment:mode={m},m=4" for m in ("baseline", "fixed", "random", "adversarial")]
