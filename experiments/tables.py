@@ -59,7 +59,7 @@ TABLES: dict[str, tuple[list[str], list[str]]] = {
         f"spa-t1-n{n}": (_fm(n, ep), SPA_T1)
         for n, ep in {100: 40, 500: 12, 1000: 8, 5000: 3, 10000: 2}.items()
     },
-    "spa-t3": (_fm(1000, 8), SPA_T3),
+    "spa-t3": (_fm(1000, 19), SPA_T3),
     "uncertainty": (_fm(6000, 3), UNCERTAINTY),
     # issue 7: IF-DA's reduced-label protocol (1 % and 10 % of Fashion-MNIST's labels)
     "ifda-1pct": (_fm(600, 40), IFDA),
