@@ -55,10 +55,7 @@ TABLES: dict[str, tuple[list[str], list[str]]] = {
     # issue 5: every mixing method against none/standard on the 10 % subset
     "mixing": (_fm(6000, 5), MIXING),
     # issue 8: SPA Table 1 (one compare per training-set size; epochs shrink as the set grows)
-    **{
-        f"spa-t1-n{n}": (_fm(n, ep), SPA_T1)
-        for n, ep in {100: 40, 500: 12, 1000: 8, 5000: 3, 10000: 2}.items()
-    },
+    **{f"spa-t1-n{n}": (_fm(n, ep), SPA_T1) for n, ep in SPA_EPOCHS.items()},
     "spa-t3": (_fm(1000, 19), SPA_T3),
     "uncertainty": (_fm(6000, 3), UNCERTAINTY),
     # issue 7: IF-DA's reduced-label protocol (1 % and 10 % of Fashion-MNIST's labels)
