@@ -183,6 +183,29 @@ def test_gradients_reach_every_parameter_of_e_and_g(channels, combine):
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_trust_region_keeps_stage3_near_the_pretrained_transform():
+    """``trust`` > 0 anchors E/G to their pretrained output; ``trust`` = 0 (the paper) drifts further."""
+    from augkit.ifda.stages import _train_eg
+
+    g = torch.Generator().manual_seed(0)
+    model = build_model("small_cnn", 1, 4, [0.5], [0.25], generator=0).eval()
+    x = (torch.rand(32, 1, 16, 16, generator=g) * 255).to(torch.uint8)
+    y = torch.randint(0, 4, (32,), generator=g)
+    W, b = model.head.fc.weight, model.head.fc.bias
+    s_val = torch.randn(W.numel() + b.numel(), generator=g, dtype=torch.float64)
+    drift = {}
+    for trust in (0.0, 1e4):
+        aug = _tiny_aug(1)
+        pre = _tiny_aug(1).eval()
+        opts = IFDAOptions(eg_epochs=20, lr_eg=1e-2, trust=trust, dropout=0.0)
+        hist = _train_eg(aug, model, s_val, x, y, lambda t, generator: t, opts, 16, torch.Generator(), "cpu")
+        with torch.no_grad():
+            xf = x.float() / 255
+            drift[trust] = (aug(xf) - pre(xf)).pow(2).mean().item()
+        assert len(hist) == 20 and all(torch.isfinite(torch.tensor(h["mean_I_aug"])) for h in hist)
+    assert drift[1e4] < 0.25 * drift[0.0], drift
+
+
 def test_identity_pretraining_gives_identity():
     g = torch.Generator().manual_seed(0)
     aug = _tiny_aug(3)

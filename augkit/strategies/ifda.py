@@ -11,7 +11,9 @@ Options: ``tau`` (128; the paper's ablation 32/64/128/256), ``mode`` combined|sp
 (grey images are spatial only, §4.2), ``combine`` parallel|series, ``pretrain`` gan|identity|none,
 ``f_epochs`` (0 = the run's epochs), ``gan_epochs``, ``eg_epochs``, ``solver`` exact|cg|lissa,
 ``damping``, ``val`` (hyper-validation fraction carved from training when the data has none),
-``lr_gan``, ``lr_eg``, ``dropout``, ``width``, ``prob``, and the base options ``base``/``fill``.
+``lr_gan``, ``lr_eg``,
+``trust`` (stage-3 trust region, see ifda/stages.py), ``dropout``, ``width``, ``prob``, and the
+base options ``base``/``fill``.
 
 Before ``setup`` (galleries are drawn from an unset strategy) ``preview`` shows the baseline only.
 At the end of ``setup`` the strategy saves ``ifda/figures.pt`` (Fig. 3 and Fig. 4 tensors) for
@@ -152,6 +154,7 @@ STRATEGY_DEFS: dict[str, StrategyDef] = {
             "val": (float, _D.val),
             "lr_gan": (float, _D.lr_gan),
             "lr_eg": (float, _D.lr_eg),
+            "trust": (float, _D.trust),
             "dropout": (float, _D.dropout),
             "width": (int, _D.width),
             "prob": (float, _D.prob),
