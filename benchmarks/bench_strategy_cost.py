@@ -21,6 +21,7 @@ import statistics
 import time
 
 import torch
+from _common import markdown_table, text_table
 
 from augkit.data import TensorLoader, apply_subset, available, load_dataset
 from augkit.models import build_model
@@ -108,15 +109,12 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.2f}"
     )
     head = ["strategy", "ms/step (median)", "x none (median of per-round ratios)", "extra ms/step"]
-    sep = " | " if a.markdown else "  "
-    print(("| " if a.markdown else "") + sep.join(head) + (" |" if a.markdown else ""))
-    if a.markdown:
-        print("|:---|" + "---:|" * (len(head) - 1))
     base = statistics.median(ms["none"])
+    rows = []
     for n in names:
         med = statistics.median(ms[n])
-        cells = [f"`{n}`", f"{med:.1f}", f"{statistics.median(ratio[n]):.2f}", f"{med - base:+.1f}"]
-        print(("| " if a.markdown else "") + sep.join(cells) + (" |" if a.markdown else ""))
+        rows.append([f"`{n}`", f"{med:.1f}", f"{statistics.median(ratio[n]):.2f}", f"{med - base:+.1f}"])
+    print((markdown_table if a.markdown else text_table)(head, rows))
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ class AugMix:
         s = 3 if self.depth == -1 else self.depth
         depth = randint(3, (b, 1), g, dev) + 1 if self.depth == -1 else torch.full((b, 1), s, device=dev)
         ops = randint(len(AUGMIX_OPS), (b, s), g, dev)
-        level = 0.1 + (self.severity - 0.1) * rand((b, s), g, dev)  # np.random.uniform(0.1, severity)
+        level = 0.1 + (self.severity - 0.1) * rand((b, s), g, dev)  # U[0.1, severity), as the reference
         mag = level / 10.0
         # translate: int(level * side / 3 / 10) pixels, fed to the integer 0-10 px row exactly
         px = torch.floor(level * (w / 3.0) / 10.0).clamp(max=10)

@@ -195,7 +195,7 @@ class RICAP(_QuadMixer):
         bh = torch.round(h * beta((b,), self.beta, self.beta, generator, dev)).long()
         sizes_w = torch.stack([bw, w - bw, bw, w - bw], 1)
         sizes_h = torch.stack([bh, bh, h - bh, h - bh], 1)
-        # crop origin uniform in [0, side - size] (np.random.randint(0, side - size + 1))
+        # crop origin uniform over the integers 0 .. side - size, as the reference code draws it
         oy = (rand((b, 4), generator, dev) * (h - sizes_h + 1)).long().clamp(max=h - 1)
         ox = (rand((b, 4), generator, dev) * (w - sizes_w + 1)).long().clamp(max=w - 1)
         index = torch.stack([partners(b, generator, dev) for _ in range(4)], 1)
