@@ -12,7 +12,13 @@
   ``inf`` means uniform in [0, M].
 - TrivialAugment: Mueller & Hutter, "TrivialAugment: Tuning-free Yet State-of-the-Art Data
   Augmentation", ICCV 2021.  One op drawn uniformly per image, magnitude uniform over the 31
-  levels 0..30 of the "wide" ranges.
+  levels 0..30 of the "wide" ranges.  Translation is absolute, up to 32 px at every image size,
+  as the authors' code (automl/trivialaugment ``aug_lib.py``) and torchvision's
+  TrivialAugmentWide; ``translate="relative"`` (spec ``trivial-rel``) scales it with the side.
+
+Serialised policies (``to_json`` / ``save_policy``) carry ``fill`` and ``interpolation``, so a
+policy saved with fill 0 reloads with fill 0; ``policy_from_json`` lets an explicit argument
+override them and falls back to the former defaults (128, "nearest") for files without them.
 
 Every image of a batch draws its own sub-policy / ops / magnitudes; the batch is executed
 by looping over *ops present* (at most a few dozen groups), never over images.
@@ -147,6 +153,11 @@ class _PolicyModule(Augment):
         sg, centers, partners = sample_policy_aux(b, s, x.shape[-2], x.shape[-1], g, x.device)
         return PolicyParams(ops, mag, sg, applied, centers, partners)
 
+    def _settings_json(self) -> dict:
+        """Fill and interpolation, so a reloaded policy draws exactly the same images."""
+        fill = list(self.fill) if isinstance(self.fill, tuple) else self.fill
+        return {"fill": fill, "interpolation": self.interpolation}
+
     def extra_repr(self) -> str:
         return f"spec={self.spec!r}"
 
@@ -209,7 +220,12 @@ class Policy(_PolicyModule):
         return self._params(x, ops, mag, applied, generator)
 
     def to_json(self) -> dict:
-        return {"type": "policy", "name": self.name, "sub_policies": self.sub_policies}
+        return {
+            "type": "policy",
+            "name": self.name,
+            "sub_policies": self.sub_policies,
+            **self._settings_json(),
+        }
 
     @property
     def spec(self) -> str:
@@ -288,6 +304,7 @@ class RandAugment(_PolicyModule):
             "num_ops": self.num_ops,
             "magnitude": self.magnitude,
             "magnitude_std": self.magnitude_std,
+            **self._settings_json(),
         }
 
     @property
@@ -297,17 +314,31 @@ class RandAugment(_PolicyModule):
 
 
 class TrivialAugment(_PolicyModule):
-    """TrivialAugment (wide): one op per image, magnitude uniform over 31 levels."""
+    """TrivialAugment (wide): one op per image, magnitude uniform over 31 levels.
+
+    ``translate="absolute"`` (default) shifts by ``int(32 m)`` pixels whatever the image size,
+    following the authors' code (automl/trivialaugment ``aug_lib.py``, wide space
+    ``translate=MinMax(0, 32)``) and torchvision's TrivialAugmentWide; ``"relative"`` shifts by
+    up to the whole side (the same on 32 px CIFAR, 7x more at 224 px), for older runs.
+    """
 
     op_names = TRIVIALAUGMENT_OPS
 
     def __init__(
-        self, num_levels: int = 31, fill: float | tuple = 128.0, interpolation: str = "nearest", seed: int = 0
+        self,
+        num_levels: int = 31,
+        fill: float | tuple = 128.0,
+        interpolation: str = "nearest",
+        seed: int = 0,
+        translate: str = "absolute",
     ) -> None:
         super().__init__(fill, interpolation, seed)
         if not isinstance(num_levels, int) or num_levels < 2:
             raise ValueError(f"num_levels must be an int >= 2, got {num_levels!r}")
-        self.num_levels = num_levels
+        if translate not in _TA_TRANSLATE:
+            raise ValueError(f"translate must be one of {sorted(_TA_TRANSLATE)}, got {translate!r}")
+        self.num_levels, self.translate = num_levels, translate
+        self.op_names = _TA_TRANSLATE[translate]
 
     def sample_batch(self, x: Tensor, generator: torch.Generator) -> PolicyParams:
         b, dev = x.shape[0], x.device
@@ -317,11 +348,25 @@ class TrivialAugment(_PolicyModule):
         return self._params(x, ops, mag, applied, generator)
 
     def to_json(self) -> dict:
-        return {"type": "trivialaugment", "num_levels": self.num_levels}
+        return {
+            "type": "trivialaugment",
+            "num_levels": self.num_levels,
+            "translate": self.translate,
+            **self._settings_json(),
+        }
 
     @property
     def spec(self) -> str:
-        return "trivial" if self.num_levels == 31 else f"trivial-l{self.num_levels}"
+        s = "trivial" if self.num_levels == 31 else f"trivial-l{self.num_levels}"
+        return s + ("-rel" if self.translate == "relative" else "")
+
+
+# TrivialAugment's op list per translate reading: the relative one swaps in the ...Rel rows.
+_REL = {"TranslateXWide": "TranslateXWideRel", "TranslateYWide": "TranslateYWideRel"}
+_TA_TRANSLATE: dict[str, tuple[str, ...]] = {
+    "absolute": TRIVIALAUGMENT_OPS,
+    "relative": tuple(_REL.get(n, n) for n in TRIVIALAUGMENT_OPS),
+}
 
 
 def _num(v: float) -> str:
@@ -340,10 +385,17 @@ _SPECS: tuple[tuple[str, Callable[[re.Match, dict], _PolicyModule]], ...] = (
         rf"rand-n(\d+)-m{_NUM}(?:-mstd{_NUM})?",
         lambda m, kw: RandAugment(int(m[1]), float(m[2]), float(m[3]) if m[3] else 0.0, **kw),
     ),
-    (r"trivial(?:-l(\d+))?", lambda m, kw: TrivialAugment(int(m[1]) if m[1] else 31, **kw)),
+    (
+        r"trivial(?:-l(\d+))?(-rel)?",
+        lambda m, kw: TrivialAugment(
+            int(m[1]) if m[1] else 31, **kw, translate="relative" if m[2] else "absolute"
+        ),
+    ),
     (r"policy:(.+)", lambda m, kw: Policy([[tuple(t) for t in sp] for sp in _loads(m[1])], **kw)),
 )
-SPEC_FORMS = "aa-{cifar10,svhn,imagenet}[-code], rand-n<N>-m<M>[-mstd<S>], trivial[-l<L>], policy:<json>"
+SPEC_FORMS = (
+    "aa-{cifar10,svhn,imagenet}[-code], rand-n<N>-m<M>[-mstd<S>], trivial[-l<L>][-rel], policy:<json>"
+)
 
 
 def _loads(text: str):
@@ -364,19 +416,37 @@ def from_spec(spec: str, **kwargs) -> _PolicyModule:
     raise ValueError(f"spec {spec!r} is not a valid policy spec; accepted forms: {SPEC_FORMS}")
 
 
-_JSON_TYPES: dict[str, Callable[[dict], _PolicyModule]] = {
-    "autoaugment": lambda d: AutoAugment(d["policy"], d.get("ops", "paper")),
-    "randaugment": lambda d: RandAugment(int(d["num_ops"]), d["magnitude"], d.get("magnitude_std", 0.0)),
-    "trivialaugment": lambda d: TrivialAugment(int(d.get("num_levels", 31))),
-    "policy": lambda d: Policy([[tuple(t) for t in sp] for sp in d["sub_policies"]], name=d.get("name")),
+_JSON_TYPES: dict[str, Callable[[dict, dict], _PolicyModule]] = {
+    "autoaugment": lambda d, kw: AutoAugment(d["policy"], d.get("ops", "paper"), **kw),
+    "randaugment": lambda d, kw: RandAugment(
+        int(d["num_ops"]), d["magnitude"], d.get("magnitude_std", 0.0), **kw
+    ),
+    "trivialaugment": lambda d, kw: TrivialAugment(
+        int(d.get("num_levels", 31)), **kw, translate=d.get("translate", "absolute")
+    ),
+    "policy": lambda d, kw: Policy(
+        [[tuple(t) for t in sp] for sp in d["sub_policies"]], name=d.get("name"), **kw
+    ),
 }
+# What files written before ``fill``/``interpolation`` were serialised meant (the defaults then).
+_LEGACY = {"fill": 128.0, "interpolation": "nearest"}
 
 
-def policy_from_json(data: dict) -> _PolicyModule:
+def policy_from_json(
+    data: dict, fill: float | Sequence[float] | None = None, interpolation: str | None = None
+) -> _PolicyModule:
+    """Rebuild a policy from ``to_json`` output.
+
+    ``fill`` / ``interpolation``: an explicit argument wins (a caller such as a strategy option
+    overrides the file), else the stored value, else the legacy default (128, "nearest") so files
+    saved before these keys existed load as they did.
+    """
     kind = data.get("type") if isinstance(data, dict) else None
     if kind not in _JSON_TYPES:
         raise ValueError(f"policy JSON 'type' must be one of {sorted(_JSON_TYPES)}, got {kind!r}")
-    return _JSON_TYPES[kind](data)
+    given = {"fill": fill, "interpolation": interpolation}
+    kw = {k: given[k] if given[k] is not None else data.get(k, d) for k, d in _LEGACY.items()}
+    return _JSON_TYPES[kind](data, kw)
 
 
 def save_policy(policy: _PolicyModule, path: str) -> None:
@@ -386,6 +456,9 @@ def save_policy(policy: _PolicyModule, path: str) -> None:
     atomic_write_text(path, json.dumps(policy.to_json(), indent=1))
 
 
-def load_policy(path: str) -> _PolicyModule:
+def load_policy(
+    path: str, fill: float | Sequence[float] | None = None, interpolation: str | None = None
+) -> _PolicyModule:
+    """Read a policy written by ``save_policy``; ``fill``/``interpolation`` as ``policy_from_json``."""
     with open(path, encoding="utf-8") as f:
-        return policy_from_json(json.load(f))
+        return policy_from_json(json.load(f), fill=fill, interpolation=interpolation)

@@ -24,14 +24,28 @@ Sources
   ``CutoutCode`` integer 0-20 px filled with (125, 122, 113).
 - Direction choices the paper leaves open: Posterize maps m=0 to 8 bits and m=1 to 4 bits and
   Solarize m=0 to threshold 256 (identity) and m=1 to 0, so that a larger magnitude is always a
-  stronger op (the released code's Solarize does the same; torchvision and timm do the same
-  for Posterize).  The enhancement ops follow paper and code: factor 0.1 + 1.8 m, not signed.
+  stronger op.  The released code's Solarize does the same (threshold ``256 - int(256 m)``), and
+  so does torchvision's AutoAugment (Posterize 8 down to 4 bits, Solarize 255 down to 0).  timm
+  (``timm/data/auto_augment.py``) does *not*: its AutoAugment "original" policy uses
+  ``PosterizeOriginal``, ``4 + int(4 m)`` bits (m=0 the strongest, m=1 the identity), its default
+  ``Posterize`` keeps ``int(4 m)`` bits (TPU EfficientNet code), and its ``Solarize`` threshold is
+  ``int(256 m)`` (m=0 inverts every pixel); only its ``...Increasing`` variants (``4 - int(4 m)``
+  bits, i.e. our ``PosterizeCode``, and threshold ``256 - int(256 m)``) grow with m; its
+  RandAugment uses them only with its ``inc`` option (its AugMix always).  The enhancement ops
+  follow paper and code: factor 0.1 + 1.8 m, not signed.
 - ``...Signed`` enhancement variants (factor 1 +- 0.9 m) are what RandAugment uses here so its
   single magnitude knob is monotone in strength (torchvision's choice; the TF reference code
   uses the unsigned 0.1-1.9 map).
-- ``...Wide`` variants: TrivialAugment (Mueller & Hutter, ICCV 2021), "wide" ranges: shear
-  0.99, translate 32 px (stored as 1.0 of the side, the paper's 32 px on 32 px CIFAR), rotate
-  135 deg, enhancement factor 1 +- 0.99, posterize 8 down to 2 bits, solarize 256 down to 0.
+- ``...Wide`` variants: TrivialAugment (Mueller & Hutter, "TrivialAugment: Tuning-free Yet
+  State-of-the-Art Data Augmentation", ICCV 2021), "wide" ranges: shear 0.99, translate 32 px,
+  rotate 135 deg, enhancement factor 1 +- 0.99, posterize 8 down to 2 bits, solarize 256 down to 0.
+  ``TranslateXWide``/``TranslateYWide`` are *absolute*: ``int(32 m)`` pixels at every image size,
+  as the authors' code (automl/trivialaugment ``aug_lib.py``: ``translate=MinMax(0, 32)`` through
+  ``int_parameter``, a Pillow affine shift in pixels) and torchvision's TrivialAugmentWide
+  (``linspace(0, 32)``, applied as ``int(magnitude)`` pixels).  A shift as wide as the image or
+  wider (28 px images) is legal and shows only fill, as there.  ``TranslateXWideRel``/
+  ``TranslateYWideRel`` keep the former relative reading (up to 1.0 of the side, equal to the
+  absolute one on 32 px CIFAR only), for ``TrivialAugment(translate="relative")``.
 """
 
 from __future__ import annotations
@@ -133,6 +147,8 @@ def _default_center(x: Tensor) -> Tensor:
 _PAPER = "AutoAugment paper (Cubuk et al. 2019), Table 6"
 _CODE = "AutoAugment released code (tensorflow/models research/autoaugment)"
 _TA = "TrivialAugment wide ranges (Mueller & Hutter 2021)"
+_TA_PX = _TA + "; int(32 m) px at any size, as automl/trivialaugment aug_lib.py and torchvision"
+_TA_REL = _TA + "; relative variant: up to 1.0 of the side (32 px only on 32 px images)"
 _RA = "signed enhancement, torchvision-style RandAugment choice"
 _ENH = {
     "Brightness": color.brightness,
@@ -183,8 +199,10 @@ OPS: dict[str, OpSpec] = {
     # TrivialAugment wide
     "ShearXWide": OpSpec(_warp(geometry.shear_x), 0.0, 0.99, True, _TA),
     "ShearYWide": OpSpec(_warp(geometry.shear_y), 0.0, 0.99, True, _TA),
-    "TranslateXWide": OpSpec(_warp(geometry.translate_x), 0.0, 1.0, True, _TA, relative="x"),
-    "TranslateYWide": OpSpec(_warp(geometry.translate_y), 0.0, 1.0, True, _TA, relative="y"),
+    "TranslateXWide": OpSpec(_warp(geometry.translate_x), 0.0, 32.0, True, _TA_PX, integer=True),
+    "TranslateYWide": OpSpec(_warp(geometry.translate_y), 0.0, 32.0, True, _TA_PX, integer=True),
+    "TranslateXWideRel": OpSpec(_warp(geometry.translate_x), 0.0, 1.0, True, _TA_REL, relative="x"),
+    "TranslateYWideRel": OpSpec(_warp(geometry.translate_y), 0.0, 1.0, True, _TA_REL, relative="y"),
     "RotateWide": OpSpec(_warp(geometry.rotate), 0.0, 135.0, True, _TA),
     "PosterizeWide": OpSpec(_posterize, 8.0, 2.0, False, _TA, integer=True),
     **{n + "Wide": OpSpec(_one_arg(f), 0.0, 0.99, True, _TA, center=1.0, **_DIFF) for n, f in _ENH.items()},

@@ -259,6 +259,22 @@ def test_fill_is_exact_and_blends_consistently():
     assert torch.equal(geo.shear_x(u8, 0.4, "bilinear", fill=(90, 90, 90)), u8)
 
 
+def test_shear_pivots_on_top_left_corner_as_documented():
+    """Shear pivots on the top-left corner (AutoAugment code; torchvision passes ``center=[0, 0]``).
+
+    A centred shear would move the top and bottom rows by the same amount in opposite directions;
+    this one leaves the top row in place and moves row ``y`` by about ``v * y`` pixels.
+    """
+    x = _batch(1, (48, 48))
+    v = 0.25
+    out = geo.shear_x(x, v)
+    assert torch.equal(out[..., 0, :], x[..., 0, :])  # top row: shift 0.5 v < half a pixel
+    shift = int(0.5 + (47 + 0.5) * v)  # bottom row: pixel i samples floor(i + 0.5 + v (y + 0.5))
+    assert shift == 12 and torch.equal(out[..., -1, : 48 - shift], x[..., -1, shift:])
+    outy = geo.shear_y(x, v)
+    assert torch.equal(outy[..., :, 0], x[..., :, 0])  # left column stays
+
+
 def test_scale_zooms_about_centre():
     x = torch.zeros(1, 1, 8, 8)
     x[..., 3:5, 3:5] = 1.0  # centred 2x2 square

@@ -59,6 +59,8 @@ def test_the_sixteen_autoaugment_search_ops_exist_with_paper_ranges():
         "rand-n1-m10-mstdinf",
         "trivial",
         "trivial-l11",
+        "trivial-rel",
+        "trivial-l11-rel",
     ],
 )
 def test_spec_round_trip(spec):
@@ -141,14 +143,134 @@ def test_policy_runs_on_single_image_in_a_dataloader():
 
 
 def test_policy_file_strategy_loads_a_saved_policy(tmp_path):
-    """``policy:file=PATH`` trains with a policy saved by ``save_policy`` (same draws as the object)."""
+    """``policy:file=PATH`` trains with a policy saved by ``save_policy`` (same draws as the object).
+
+    The policy is saved with fill 0, the strategy's default fill: the run must use fill 0, not
+    the gray 128 the file used to reload with (this test used to expect the fill-128 images).
+    """
     from augkit.policies import AutoAugment, save_policy
     from augkit.strategies import Context, build_strategy
 
     path = tmp_path / "aa.json"
-    save_policy(AutoAugment("cifar10"), str(path))
+    save_policy(AutoAugment("cifar10", fill=0), str(path))
     s = build_strategy(f"policy:file={path},base=none")
     x = photos(28, 28, 3)
     ctx = Context(torch.nn.Identity(), torch.device("cpu"), 10, torch.Generator().manual_seed(2))
     got = s.make_batch(x, torch.zeros(x.shape[0], dtype=torch.long), ctx).x
-    assert torch.equal(got, AutoAugment("cifar10")(x, generator=torch.Generator().manual_seed(2)))
+    g = lambda: torch.Generator().manual_seed(2)
+    assert torch.equal(got, AutoAugment("cifar10", fill=0)(x, generator=g()))
+    assert not torch.equal(got, AutoAugment("cifar10", fill=128)(x, generator=g()))  # fill is exercised
+
+
+_SETTINGS_POLICIES = {
+    "policy": lambda **kw: ak.Policy([[("Rotate", 1.0, 0.8), ("TranslateX", 1.0, 0.9)]], **kw),
+    "autoaugment": lambda **kw: ak.AutoAugment("svhn", **kw),
+    "randaugment": lambda **kw: ak.RandAugment(2, 10, **kw),
+    "trivialaugment": lambda **kw: ak.TrivialAugment(**kw),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_SETTINGS_POLICIES))
+@pytest.mark.parametrize("fill, interp", [(0, "bilinear"), ((10, 200, 30), "nearest")])
+def test_json_round_trip_keeps_fill_and_interpolation(tmp_path, kind, fill, interp):
+    """A policy saved with fill 0 (or a per-channel fill) and bilinear reloads with them, not 128."""
+    p = _SETTINGS_POLICIES[kind](fill=fill, interpolation=interp)
+    path = tmp_path / "p.json"
+    ak.save_policy(p, str(path))
+    stored = json.loads(path.read_text())
+    assert stored["fill"] == (list(fill) if isinstance(fill, tuple) else fill)
+    assert stored["interpolation"] == interp
+    q = ak.load_policy(str(path))
+    assert q.fill == p.fill and q.interpolation == interp and q.spec == p.spec
+    x = photos(32, 32)
+    g = lambda: torch.Generator().manual_seed(4)
+    assert torch.equal(p(x, generator=g()), q(x, generator=g()))
+
+
+def test_policy_from_json_explicit_beats_stored_beats_legacy_default():
+    from augkit.policies import policy_from_json
+
+    data = ak.RandAugment(2, 9, fill=0, interpolation="bilinear").to_json()
+    q = policy_from_json(data)
+    assert (q.fill, q.interpolation) == (0.0, "bilinear")  # stored
+    q = policy_from_json(data, fill=50, interpolation="nearest")
+    assert (q.fill, q.interpolation) == (50.0, "nearest")  # explicit wins
+    q = policy_from_json(data, fill=(1, 2, 3))
+    assert (q.fill, q.interpolation) == ((1.0, 2.0, 3.0), "bilinear")  # each key on its own
+    legacy = {"type": "randaugment", "num_ops": 2, "magnitude": 9}  # written before the keys existed
+    q = policy_from_json(legacy)
+    assert (q.fill, q.interpolation) == (128.0, "nearest")
+    with pytest.raises(ValueError, match="fill"):
+        policy_from_json({**data, "fill": 300})
+
+
+# --- TrivialAugment's wide translate: absolute pixels (authors' code), relative as an option ----
+
+
+def _ta_levels(name: str, h: int, w: int) -> list[float]:
+    """Native values of op ``name`` at TrivialAugment's 31 levels, positive sign."""
+    m = torch.arange(31, dtype=torch.float32) / 30
+    return ak.space.op_value(name, m, torch.ones(31), h, w).tolist()
+
+
+def test_trivialaugment_wide_translate_is_absolute_32px():
+    from augkit.space import value_bounds
+
+    authors = [int(k * 32 / 30) for k in range(31)]  # aug_lib.py int_parameter(level, 32)
+    for side in (224, 32, 28):
+        for name in ("TranslateXWide", "TranslateYWide"):
+            assert value_bounds(name, side, side) == (-32.0, 32.0), (name, side)
+            assert _ta_levels(name, side, side) == authors, (name, side)
+    # what TrivialAugment actually draws at 224 px: translates never exceed 32 px
+    x = photos(224, 224)[:1].expand(3000, -1, -1, -1)
+    ta = ak.TrivialAugment()
+    p = ta.sample(x, generator=torch.Generator().manual_seed(0))
+    k = ta.op_names.index("TranslateXWide")
+    sel = p.ops[:, 0] == k
+    v = ak.space.op_value("TranslateXWide", p.magnitude[sel, 0], p.sign[sel, 0], 224, 224)
+    assert v.abs().max().item() == 32.0 and (v == v.trunc()).all()
+
+
+def test_trivialaugment_translate_applies_32px_at_224_and_fill_on_28px():
+    from dataclasses import replace
+
+    from augkit.ops import geometry
+
+    x = photos(224, 224)[:2]
+    ta = ak.TrivialAugment(fill=0)
+    p = ta.sample(x, generator=torch.Generator().manual_seed(0))
+    k = ta.op_names.index("TranslateXWide")
+    p = replace(p, ops=torch.full_like(p.ops, k), magnitude=torch.ones_like(p.magnitude))
+    p = replace(p, sign=torch.tensor([[1.0], [-1.0]]))
+    out = ta.apply(x, p)
+    assert torch.equal(out, geometry.translate_x(x, torch.tensor([32.0, -32.0]), fill=0))
+    small = photos(28, 28)
+    shifted = ak.apply_op(small, "TranslateXWide", 32.0, fill=0)  # legal; only fill is left
+    assert torch.equal(shifted, torch.zeros_like(small))
+
+
+def test_trivialaugment_relative_translate_variant():
+    from augkit.space import value_bounds
+
+    assert value_bounds("TranslateXWideRel", 224, 224) == (-224.0, 224.0)
+    assert value_bounds("TranslateYWideRel", 100, 50) == (-100.0, 100.0)
+    # on 32 px CIFAR the two readings agree up to the absolute one's whole-pixel truncation
+    rel, ab = _ta_levels("TranslateXWideRel", 32, 32), _ta_levels("TranslateXWide", 32, 32)
+    assert [int(r + 1e-4) for r in rel] == ab
+    ta = ak.TrivialAugment(translate="relative")
+    assert ta.spec == "trivial-rel" and "TranslateXWideRel" in ta.op_names
+    assert "TranslateXWide" not in ta.op_names and "TranslateXWide" in ak.TrivialAugment().op_names
+    x = photos(64, 64)
+    g = lambda: torch.Generator().manual_seed(3)
+    assert torch.equal(ta(x, generator=g()), ak.from_spec("trivial-rel")(x, generator=g()))
+    with pytest.raises(ValueError, match="translate"):
+        ak.TrivialAugment(translate="pixels")
+
+
+def test_posterize_and_solarize_grow_stronger_with_magnitude():
+    """The direction space.py documents (torchvision's too; timm's defaults run the other way)."""
+    one = torch.ones(1)
+    val = lambda name, m: ak.space.op_value(name, torch.tensor([m]), one, 32, 32).item()
+    assert (val("Posterize", 0.0), val("Posterize", 1.0)) == (8.0, 4.0)
+    assert (val("Solarize", 0.0), val("Solarize", 1.0)) == (256.0, 0.0)
+    assert (val("PosterizeCode", 0.0), val("PosterizeCode", 1.0)) == (4.0, 0.0)  # timm PosterizeIncreasing

@@ -10,8 +10,11 @@ References
   ShearY = ``(1, 0, 0, v, 1, 0)``, TranslateX = ``(1, 0, v, 0, 1, 0)`` (pixels), TranslateY =
   ``(1, 0, 0, 0, 1, v)``, Rotate = ``Image.rotate(deg)``: counter-clockwise about the centre,
   nearest, same size.  Shears therefore pivot on the top-left corner, not the centre (the
-  paper does not say; torchvision centres them).  That code fills with the dataset mean (0
-  after normalisation): pass ``fill=mean`` per channel to reproduce it.
+  paper does not say).  torchvision's AutoAugment/RandAugment/TrivialAugmentWide do the same:
+  their ``_apply_op`` shears with ``F.affine(..., shear=degrees(atan(v)), center=[0, 0])``,
+  i.e. the same matrix about the top-left corner; the TrivialAugment authors' code (automl/
+  trivialaugment ``aug_lib.py``) uses the same Pillow matrices.  That code fills with the
+  dataset mean (0 after normalisation): pass ``fill=mean`` per channel to reproduce it.
 * Random crop with padding (Krizhevsky et al. 2012; He et al. 2016: pad 4, crop 32x32).
 * RandomResizedCrop (Szegedy et al. 2015, "Going deeper with convolutions").
 * Elastic distortion (Simard et al. 2003): uniform [-1, 1] displacement fields smoothed by a
@@ -282,7 +285,7 @@ def _matrix(x: Tensor, rows: Sequence[Tensor | float]) -> Tensor:
 
 
 def shear_x(x: Tensor, value: Tensor | float, interpolation: str = "nearest", fill: Fill = 0) -> Tensor:
-    """AutoAugment ShearX: Pillow affine (1, v, 0, 0, 1, 0) (pivot at the top-left corner)."""
+    """AutoAugment ShearX: Pillow affine (1, v, 0, 0, 1, 0), pivot at the top-left corner (as torchvision)."""
     check_image(x)
     v = per_image(value, x, "value", dtype=torch.float64)
     return warp_affine(x, _matrix(x, [1, v, 0, 0, 1, 0]), interpolation, fill)
