@@ -2,6 +2,7 @@
 
 augkit compare [--config cfg.yaml] [--dataset ...] [--strategies a,b:k=v] [--seeds N] [--out DIR]
 augkit train --strategy S --seed K --out DIR [...]
+augkit search NAME --out DIR [...]
 augkit evaluate RUN_DIR_OR_CHECKPOINT
 augkit report RUN_DIR
 augkit gallery [--out gallery.png]
@@ -16,7 +17,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from .train import TrainConfig
+from .runs import TRAIN_HELP, TrainConfig
+from .strategies.spec import parse_bool
 
 __all__ = ["main", "split_strategies"]
 
@@ -38,11 +40,10 @@ def split_strategies(text: str) -> list[str]:
 
 
 def _bool(v: str) -> bool:
-    if v.lower() in ("1", "true", "yes"):
-        return True
-    if v.lower() in ("0", "false", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {v!r}")
+    try:
+        return parse_bool(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 _TYPES = {
@@ -67,8 +68,12 @@ def _add_train_flags(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> 
             dest=f.name,
             type=_TYPES[f.type],
             default=None,
-            help=f"(default {f.default!r})",
+            help=f"{TRAIN_HELP[f.name]} (default: {_shown(f.default)})",
         )
+
+
+def _shown(v: Any) -> str:
+    return "none" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def _load_config_file(path: str | None) -> dict[str, Any]:
@@ -117,7 +122,7 @@ def _cmd_compare(ns: argparse.Namespace) -> int:
 
 def _cmd_train(ns: argparse.Namespace) -> int:
     from .experiment import _prepare_out
-    from .train import run_training
+    from .runs import train_run
 
     names = [f.name for f in fields(TrainConfig)]
     cfg = TrainConfig.from_dict({**_load_config_file(ns.config), **_flags(ns, names)})
@@ -125,13 +130,13 @@ def _cmd_train(ns: argparse.Namespace) -> int:
         print(json.dumps(asdict(cfg), indent=1))
         return 0
     _prepare_out(Path(ns.out), ns.resume, ns.overwrite)
-    final = run_training(cfg, ns.out, resume=ns.resume, progress=not ns.quiet)
+    final = train_run(cfg, ns.out, resume=ns.resume, progress=not ns.quiet)
     print(json.dumps({k: v for k, v in final.items() if not isinstance(v, (list, dict))}, indent=1))
     return 0
 
 
 def _cmd_evaluate(ns: argparse.Namespace) -> int:
-    from .evaluation_suite import evaluate_checkpoint
+    from .runs import evaluate_checkpoint
 
     result = evaluate_checkpoint(ns.path)
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, (list, dict))}, indent=1))
@@ -139,10 +144,9 @@ def _cmd_evaluate(ns: argparse.Namespace) -> int:
 
 
 def _cmd_report(ns: argparse.Namespace) -> int:
-    from .report import write_report
+    from .experiment import report
 
-    paths = write_report(ns.run_dir)
-    print(f"report: {paths.get('report.md', Path(ns.run_dir) / 'report.md')}")
+    print(f"report: {report(ns.run_dir)}")
     return 0
 
 
@@ -156,12 +160,10 @@ def _cmd_gallery(ns: argparse.Namespace) -> int:
     return 0
 
 
-# searches that run before (and apart from) a training run: method -> "module:function(cfg_dict, out_dir)"
-SEARCHES = {"if-da": ("augkit.strategies.ifda", "search")}
-
-
 def _cmd_search(ns: argparse.Namespace) -> int:
-    import importlib
+    from .runs import prepare_data
+    from .search import run_search
+    from .train import fit
 
     names = [f.name for f in fields(TrainConfig)]
     given = {**_load_config_file(ns.config), **_flags(ns, names)}
@@ -169,10 +171,19 @@ def _cmd_search(ns: argparse.Namespace) -> int:
     if given["strategy"].partition(":")[0] != ns.method:
         raise ValueError(f"--strategy must be a {ns.method!r} strategy string, got {given['strategy']!r}")
     cfg = TrainConfig.from_dict(given)
-    module, func = SEARCHES[ns.method]
-    costs = getattr(importlib.import_module(module), func)(asdict(cfg), ns.out)
-    print(json.dumps(costs, indent=1))
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    art = run_search(cfg.strategy, prepare_data(cfg), fit, ns.out, asdict(cfg), progress=not ns.quiet)
+    print(json.dumps(art.summary, indent=1))
     return 0
+
+
+def _searchable() -> list[str]:
+    from .search import searchable
+
+    return sorted(searchable())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,10 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compare", help="train several strategies over several seeds and write a report")
     _add_train_flags(c, skip=("strategy", "seed"))
-    c.add_argument("--strategies", help="comma-separated strategies, e.g. none,standard,randaugment:n=2,m=9")
-    c.add_argument("--seeds", type=int, help="number of seeds (0..N-1), default 3")
-    c.add_argument("--out", help="output directory")
-    c.add_argument("--jobs", type=int, help="runs trained at once in worker processes (default 1)")
+    c.add_argument(
+        "--strategies",
+        help="comma-separated strategy specs, e.g. none,standard,randaugment:n=2,m=9 "
+        "(default: none,standard,randaugment,trivialaugment,autoaugment)",
+    )
+    c.add_argument("--seeds", type=int, help="number of seeds, run as seeds 0..N-1 (default: 3)")
+    c.add_argument("--out", help="output directory of the comparison (default: runs/compare)")
+    c.add_argument("--jobs", type=int, help="runs trained at once in worker processes (default: 1)")
     t = sub.add_parser("train", help="train one strategy with one seed")
     _add_train_flags(t)
     t.add_argument("--out", required=True, help="run directory")
@@ -195,8 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
         q.add_argument("--overwrite", action="store_true", help="delete an existing output directory first")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
-    se = sub.add_parser("search", help="run a method's search stages alone (IF-DA stages 0-3)")
-    se.add_argument("method", choices=sorted(SEARCHES))
+    se = sub.add_parser("search", help="run a strategy's search alone (IF-DA: stages 0-3)")
+    se.add_argument("method", choices=_searchable(), help="the strategy whose declared search to run")
     _add_train_flags(se)
     se.add_argument("--out", required=True, help="stage artefacts directory (finished stages are reused)")
     se.add_argument("--config", help="YAML or JSON file with the same option names as the flags")
@@ -204,11 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="re-evaluate a run directory's checkpoint")
     e.add_argument("path", help="run directory (with config.json and checkpoint.pt) or checkpoint file")
     r = sub.add_parser("report", help="(re)write the report of a compare run directory")
-    r.add_argument("run_dir")
+    r.add_argument("run_dir", help="a compare output directory (its runs are read, nothing is trained)")
     g = sub.add_parser("gallery", help="PNG grid of every op and policy on real images")
-    g.add_argument("--out", default="gallery.png")
-    g.add_argument("--data-dir", default=None)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", default="gallery.png", help="PNG file to write (default: gallery.png)")
+    g.add_argument("--data-dir", default=None, help="Fashion-MNIST directory (default: standard places)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the random draws shown (default: 0)")
     return p
 
 

@@ -90,36 +90,3 @@ def _reliability(bins: dict) -> dict:
         "accuracy": [None if e else a for a, e in zip(bins["accuracy"], empty, strict=True)],
         "confidence": [None if e else c for c, e in zip(bins["confidence"], empty, strict=True)],
     }
-
-
-def evaluate_checkpoint(path: str) -> dict[str, Any]:
-    """Rebuild a run from its ``config.json`` and ``checkpoint.pt`` and evaluate it afresh."""
-    import json
-    from pathlib import Path
-
-    from .models import build_model
-    from .strategies import build_strategy
-    from .train import TrainConfig, prepare_data
-
-    p = Path(path)
-    run_dir = p if p.is_dir() else p.parent
-    ckpt = p if p.is_file() else p / "checkpoint.pt"
-    for needed in (run_dir / "config.json", ckpt):
-        if not needed.exists():
-            raise FileNotFoundError(
-                f"{needed} not found: evaluate needs a run directory with config.json and "
-                f"checkpoint.pt (written by augkit train/compare)"
-            )
-    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    ds = prepare_data(cfg)
-    model = build_model(
-        cfg.model,
-        ds.image_shape[0],
-        ds.num_classes,
-        ds.mean(),
-        ds.std(),
-        generator=torch.Generator().manual_seed(0),
-    ).to(cfg.device)
-    state = torch.load(ckpt, map_location=cfg.device, weights_only=False)
-    model.load_state_dict(state["model"])
-    return final_metrics(model, ds, build_strategy(cfg.strategy), cfg, state["history"])

@@ -1,5 +1,9 @@
 """``compare``: train every strategy over several seeds on identical data, then report.
 
+The experiment layer: it loops over runs (:func:`augkit.runs.train_run` wires each one), draws
+the galleries, and tells the report what each strategy's declaration says about its figures
+(:func:`method_specs`); nothing below it parses strategy names.
+
 All runs share the dataset split, the subset (``subset_seed``), the model, the budget and
 the seeds 0..n-1; only the strategy differs.  Each run lives in
 ``<out>/<strategy>/seed<k>/``; a finished run (``final.json``) is never retrained, and an
@@ -20,10 +24,13 @@ import torch
 
 from .data import available
 from .io import atomic_write_bytes, atomic_write_text
-from .strategies import build_strategy, parse_strategy, strategy_dirname
-from .train import TrainConfig, prepare_data, run_training
+from .report import MethodSpec, write_report
+from .report.collect import config_strategies, load_config, load_runs
+from .runs import TrainConfig, prepare_data, train_run
+from .strategies import STRATEGIES, Context, build_strategy, parse_strategy, strategy_dirname
+from .strategies.spec import load_entry
 
-__all__ = ["CompareConfig", "RunDirError", "compare", "quick_preset"]
+__all__ = ["CompareConfig", "RunDirError", "compare", "method_specs", "quick_preset", "report"]
 
 DEFAULT_STRATEGIES = ("none", "standard", "randaugment", "trivialaugment", "autoaugment")
 
@@ -114,7 +121,6 @@ def _gallery(strategy_text: str, ds, path: Path, model_name: str = "small_cnn") 
     """Three draws of the strategy on one image per class; model-based methods see an untrained net."""
     from .gallery import grid_png
     from .models import build_model
-    from .strategies import Context
 
     strategy = build_strategy(strategy_text)
     cls = ds.train_y
@@ -140,8 +146,6 @@ def compare(
     command: str | None = None,
 ) -> Path:
     """Run every (strategy, seed) pair, write galleries and the report; return the report path."""
-    from .report import write_report
-
     out = Path(cfg.out)
     _prepare_out(out, resume, overwrite)
     meta = {
@@ -167,16 +171,38 @@ def compare(
     ]
     if cfg.jobs == 1:
         for run_cfg, rdir in todo:
-            run_training(run_cfg, rdir, resume=resume, progress=progress, dataset=ds)
+            train_run(run_cfg, rdir, resume=resume, progress=progress, dataset=ds)
     else:
         _run_parallel(todo, cfg.jobs, resume, ds)
-    paths = write_report(out)
-    return Path(paths["report.md"]) if isinstance(paths, dict) and "report.md" in paths else out / "report.md"
+    return report(out)
+
+
+def method_specs(strategies: list[str]) -> dict[str, MethodSpec]:
+    """What the report needs from each strategy's declaration (figure function, artefacts)."""
+    specs = {}
+    for text in strategies:
+        try:
+            name, opts = parse_strategy(text)
+        except ValueError:  # a run of a strategy this version no longer knows: no method figure
+            continue
+        d = STRATEGIES[name]
+        figures = load_entry(d.figures) if d.figures else None
+        specs[text] = MethodSpec(name, opts, figures, d.artefacts)
+    return specs
+
+
+def report(out: str | Path) -> Path:
+    """(Re)write the report of the compare run in ``out``; return the path of ``report.md``."""
+    out = Path(out)
+    listed = config_strategies(load_config(out))
+    names = list(dict.fromkeys([*listed, *(r["strategy"] for r in load_runs(out))]))
+    paths = write_report(out, method_specs(names))
+    return Path(paths["report.md"])
 
 
 def _worker(run_cfg: TrainConfig, rdir: Path, resume: bool, ds, threads: int) -> str:
     torch.set_num_threads(threads)
-    run_training(run_cfg, rdir, resume=resume, progress=False, dataset=ds)
+    train_run(run_cfg, rdir, resume=resume, progress=False, dataset=ds)
     return f"{run_cfg.strategy} seed {run_cfg.seed}"
 
 

@@ -1,52 +1,74 @@
-"""One training loop for every strategy (DESIGN §3), readable top to bottom.
+"""The one training loop (DESIGN §3), as small functions read top to bottom.
 
-SGD with Nesterov momentum, a per-step learning-rate schedule (cosine, one-cycle or step),
-weight decay, optional label smoothing; AMP (bfloat16 autocast) on CUDA; channels_last
-(CUDA or CPU, ``--channels-last``).
-Three independent random streams: data order, augmentation and model init, all derived
-from the run seed.  A checkpoint is written atomically after every epoch; ``resume=True``
-continues from it and, on CPU, reproduces the uninterrupted run's metrics exactly.  A
-non-finite loss stops the run with :class:`TrainingDiverged`, keeping the last good
-checkpoint.
+``fit(model, data, strategy, optim, out_dir)`` trains a *built* model with a *built* Strategy:
+it never parses a strategy name and imports nothing above ``strategies/base.py``, so a search
+stage (IF-DA's classifier, a policy-search trial) trains through exactly the code a run does.
+
+SGD with Nesterov momentum, weight decay on weights only (biases and norm parameters exempt),
+a per-step learning-rate schedule (cosine, one-cycle, step or constant, optional linear
+warm-up); AMP (bfloat16 autocast) on CUDA; channels_last on request.  The random streams are
+the caller's (:func:`streams` derives the usual three from a seed).  After every epoch the
+metrics and a checkpoint are written atomically; ``resume=True`` continues from the checkpoint
+and, on CPU, reproduces the uninterrupted run bit for bit.  A non-finite loss raises
+:class:`TrainingDiverged`, keeping the last good checkpoint.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
 
-from .data import ImageDataset, TensorLoader, apply_subset, balanced_subset, load_dataset
+from .data.base import ImageDataset
+from .data.loader import TensorLoader
 from .evaluate import predict
-from .io import atomic_write_bytes, atomic_write_text
-from .models import build_model
-from .strategies import Context, build_strategy
+from .io import atomic_save_torch, atomic_write_text, load_torch
+from .strategies.base import Context, Strategy
 
-__all__ = ["TrainConfig", "TrainingDiverged", "prepare_data", "run_training", "SCHEDULES"]
+__all__ = [
+    "SCHEDULES",
+    "OptimConfig",
+    "TrainingDiverged",
+    "build_optimizer",
+    "build_schedule",
+    "eval_sets",
+    "evaluate_errors",
+    "fit",
+    "load_checkpoint",
+    "make_loader",
+    "save_checkpoint",
+    "streams",
+    "train_epoch",
+]
+
+CHECKPOINT = "checkpoint.pt"
+TRAIN_EVAL_IMAGES = 2000  # training error is measured on this many (un-augmented) training images
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-@dataclass
-class TrainConfig:
-    dataset: str = "fashion-mnist"
-    data_dir: str | None = None
-    subset: float = 0.0  # 0 = full training set; (0, 1) = fraction; >= 1 = image count (class-balanced)
-    val: float = 0.0  # held-out validation split (fraction or count), taken before the subset
-    subset_seed: int = 0  # identical data for every strategy and seed
-    test_subset: float = 0.0  # 0 = the whole test set; else a class-balanced fraction or count (quick runs)
-    model: str = "small_cnn"
-    strategy: str = "standard"
-    seed: int = 0
+# learning-rate multipliers as functions of progress t in [0, 1] (after warm-up)
+SCHEDULES: dict[str, Callable[[float], float]] = {
+    "cosine": lambda t: 0.5 * (1 + math.cos(math.pi * t)),
+    "onecycle": lambda t: min(1.0, t / 0.3) if t < 0.3 else max(0.0, (1 - t) / 0.7),
+    "step": lambda t: 0.1 ** int(t >= 0.5) * 0.1 ** int(t >= 0.75),
+    "constant": lambda t: 1.0,
+}
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """What the loop needs to know: budget, optimizer, schedule, device and logging cadence."""
+
     epochs: int = 30
     batch_size: int = 128
     lr: float = 0.05
@@ -60,52 +82,37 @@ class TrainConfig:
     amp: bool = False
     channels_last: bool = False
     eval_every: int = 0  # 0 = about ten evaluations per run
-    fgsm_eps: float = 4.0  # pixels on the 0-255 scale
-    ifgsm_steps: int = 10
-    adv_images: int = 2000
-    tta_policy_views: int = 4
-    threads: int = 0  # 0 = leave torch's default
+    drop_last: bool = True  # drop a ragged last batch (kept when the set is smaller than a batch)
 
     def __post_init__(self) -> None:
-        checks = {
-            "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
-            "lr": self.lr > 0,
-            "momentum": 0 <= self.momentum < 1,
-            "weight_decay": self.weight_decay >= 0,
-            "label_smoothing": 0 <= self.label_smoothing < 1,
-            "subset": self.subset >= 0,
-            "val": self.val >= 0,
-            "fgsm_eps": self.fgsm_eps >= 0,
-            "warmup_epochs": 0 <= self.warmup_epochs <= self.epochs,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"{name} has an invalid value {getattr(self, name)!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {self.schedule!r}")
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}; valid keys: {sorted(known)}")
-        return cls(**d)
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
 
 
-# learning-rate multipliers as functions of progress t in [0, 1] (after warm-up)
-SCHEDULES = {
-    "cosine": lambda t: 0.5 * (1 + math.cos(math.pi * t)),
-    "onecycle": lambda t: min(1.0, t / 0.3) if t < 0.3 else max(0.0, (1 - t) / 0.7),
-    "step": lambda t: 0.1 ** int(t >= 0.5) * 0.1 ** int(t >= 0.75),
-    "constant": lambda t: 1.0,
-}
+def streams(seed: int) -> dict[str, torch.Generator]:
+    """Independent generators for data order, augmentation and init (DESIGN §4)."""
+    return {
+        k: torch.Generator().manual_seed(seed * 1000 + i + 1) for i, k in enumerate(("data", "aug", "init"))
+    }
 
 
-def _lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
+def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.SGD:
+    """SGD; weight decay on tensors of rank >= 2 only (biases, BatchNorm scales exempt)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    return torch.optim.SGD(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=cfg.nesterov and cfg.momentum > 0,  # torch refuses Nesterov without momentum
+    )
+
+
+def lr_multiplier(cfg: OptimConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Step -> multiplier of ``cfg.lr``: linear warm-up, then ``SCHEDULES[cfg.schedule]``."""
     total, warm = cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch
     shape = SCHEDULES[cfg.schedule]
 
@@ -117,180 +124,191 @@ def _lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
     return f
 
 
-def prepare_data(cfg: TrainConfig) -> ImageDataset:
-    ds = load_dataset(cfg.dataset, cfg.data_dir)
-    subset = None if not cfg.subset else (int(cfg.subset) if cfg.subset >= 1 else cfg.subset)
-    val = None if not cfg.val else (int(cfg.val) if cfg.val >= 1 else cfg.val)
-    ds = apply_subset(ds, subset, val, seed=cfg.subset_seed) if (subset or val) else ds
-    if cfg.test_subset:
-        n = int(cfg.test_subset) if cfg.test_subset >= 1 else cfg.test_subset
-        idx = balanced_subset(ds.test_y, n, torch.Generator().manual_seed(cfg.subset_seed))
-        ds = dataclasses.replace(ds, test_x=ds.test_x[idx], test_y=ds.test_y[idx])
-    return ds
+def build_schedule(opt: torch.optim.Optimizer, cfg: OptimConfig, steps_per_epoch: int):
+    return torch.optim.lr_scheduler.LambdaLR(opt, lr_multiplier(cfg, steps_per_epoch))
 
 
-def _streams(seed: int) -> dict[str, torch.Generator]:
-    """Independent generators for data order, augmentation and init (DESIGN §4)."""
+def make_loader(x: Tensor, y: Tensor, cfg: OptimConfig, generator: torch.Generator) -> TensorLoader:
+    return TensorLoader(
+        x,
+        y,
+        cfg.batch_size,
+        shuffle=True,
+        generator=generator,
+        drop_last=cfg.drop_last and x.shape[0] > cfg.batch_size,
+        device=cfg.device,
+    )
+
+
+def eval_sets(data: ImageDataset) -> dict[str, tuple[Tensor, Tensor]]:
+    """The splits a run's learning curves follow: test, and validation when the data has one."""
+    sets = {"test": (data.test_x, data.test_y)}
+    if data.val_x is not None and data.val_x.shape[0]:
+        sets["val"] = (data.val_x, data.val_y)
+    return sets
+
+
+def evaluate_errors(
+    model: nn.Module, sets: Mapping[str, tuple[Tensor, Tensor]], device: torch.device
+) -> dict[str, float]:
+    """Top-1 error of each named split (``<name>_error``), in eval mode; no random draw."""
+    out = {}
+    for name, (x, y) in sets.items():
+        logits = predict(model, x, batch_size=1000, device=device)
+        out[f"{name}_error"] = (logits.argmax(1).cpu() != y).float().mean().item()
+    return out
+
+
+def _autocast(cfg: OptimConfig, device: torch.device):
+    if cfg.amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def train_epoch(
+    model: nn.Module,
+    loader: TensorLoader,
+    strategy: Strategy,
+    opt: torch.optim.Optimizer,
+    sched,
+    ctx: Context,
+    cfg: OptimConfig,
+    bar: Callable = iter,
+) -> dict[str, float]:
+    """One pass over ``loader``: strategy batch -> loss -> step; returns the epoch's numbers."""
+    model.train()
+    t0, n_seen, loss_sum, extra = time.perf_counter(), 0, 0.0, {}
+    autocast = _autocast(cfg, ctx.device)
+    for xb, yb in bar(loader):
+        batch = strategy.make_batch(xb, yb, ctx)
+        if cfg.channels_last:
+            batch.x = batch.x.contiguous(memory_format=torch.channels_last)
+        with autocast:
+            loss = strategy.loss(model, batch, ctx)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"loss became {loss.item()} at epoch {ctx.epoch + 1}, step {ctx.step}; "
+                f"the last good checkpoint is kept; try a lower --lr"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        ctx.step += 1
+        n = yb.shape[0]
+        n_seen += n
+        loss_sum += loss.item() * n
+        extra.update(strategy.on_step_end(ctx, {"loss": loss.item()}))
+    seconds = time.perf_counter() - t0
     return {
-        k: torch.Generator().manual_seed(seed * 1000 + i + 1) for i, k in enumerate(("data", "aug", "init"))
+        "train_loss": loss_sum / max(n_seen, 1),
+        "lr": sched.get_last_lr()[0],
+        "epoch_seconds": seconds,
+        "images_per_second": n_seen / max(seconds, 1e-9),
+        **extra,
     }
 
 
-def _save(path: Path, state: dict) -> None:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
+def save_checkpoint(
+    path: Path, parts: Mapping[str, Any], gens: Mapping[str, torch.Generator], extra: dict
+) -> None:
+    """Every ``state_dict`` of ``parts`` plus the augmentation stream and ``extra``, atomically."""
+    state = {k: v.state_dict() for k, v in parts.items()}
+    atomic_save_torch(path, {**state, "aug_generator": gens["aug"].get_state(), **extra})
 
 
-def run_training(
-    cfg: TrainConfig,
+def load_checkpoint(
+    path: Path, parts: Mapping[str, Any], gens: Mapping[str, torch.Generator], device: torch.device
+) -> dict:
+    """Restore what :func:`save_checkpoint` wrote; returns the checkpoint for its extra keys.
+
+    The loader is restored before the augmentation stream: when both are one generator (a
+    search stage), the stream's end-of-epoch state is the one that must win.
+    """
+    st = load_torch(path, map_location=device)
+    for k, v in parts.items():
+        v.load_state_dict(st[k])
+    gens["aug"].set_state(st["aug_generator"])
+    return st
+
+
+def _record(epoch: int, numbers: dict, errors: dict, splits: list[str]) -> dict:
+    # key order of metrics.jsonl: epoch, train numbers, evaluations (None between them), hook extras
+    core = ("train_loss", "lr", "epoch_seconds", "images_per_second")
+    pending = {f"{s}_error": None for s in splits if s != "train"}
+    rec = {"epoch": epoch, **{k: numbers[k] for k in core}, **pending, **errors}
+    rec.update({k: v for k, v in numbers.items() if k not in core})
+    return rec
+
+
+def fit(
+    model: nn.Module,
+    data: ImageDataset,
+    strategy: Strategy,
+    optim: OptimConfig,
     out_dir: str | Path,
+    *,
+    gens: Mapping[str, torch.Generator],
+    config: dict[str, Any] | None = None,
     resume: bool = False,
-    progress: bool = True,
-    dataset: ImageDataset | None = None,
-    final_eval: bool = True,
-) -> dict[str, Any]:
-    """Train one strategy with one seed; write config, metrics, checkpoint and final metrics."""
-    from tqdm.auto import tqdm
+    progress: bool = False,
+    label: str = "",
+    evals: Mapping[str, tuple[Tensor, Tensor]] | None = None,
+) -> list[dict]:
+    """Train ``model`` on ``data.train_x/y`` with ``strategy``; return the per-epoch history.
 
-    from .evaluation_suite import final_metrics
+    ``gens`` holds the ``data`` (loader order) and ``aug`` (strategy draws) generators; they may
+    be one object.  ``config`` is what strategies read as ``ctx.config`` (the run's options).
+    ``evals`` names the splits evaluated every ``eval_every`` epochs (default :func:`eval_sets`);
+    training error is always measured on the first ``TRAIN_EVAL_IMAGES`` training images.
+    Writes ``metrics.jsonl`` and ``checkpoint.pt`` into ``out_dir`` after every epoch.
+    """
+    from tqdm.auto import tqdm
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = torch.device(cfg.device)
-    ds = dataset if dataset is not None else prepare_data(cfg)
-    gens = _streams(cfg.seed)
-    c = ds.image_shape[0]
-    model = build_model(cfg.model, c, ds.num_classes, ds.mean(), ds.std(), generator=gens["init"]).to(device)
-    cuda = device.type == "cuda"
-    if cfg.channels_last:  # also ~1.35x faster for small_cnn on CPU (measured)
+    device = torch.device(optim.device)
+    if optim.channels_last:  # also ~1.35x faster for small_cnn on CPU (measured)
         model = model.to(memory_format=torch.channels_last)
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (decay if p.ndim > 1 else no_decay).append(p)
-    opt = torch.optim.SGD(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0}],
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        nesterov=cfg.nesterov,
-    )
-    loader = TensorLoader(
-        ds.train_x,
-        ds.train_y,
-        cfg.batch_size,
-        shuffle=True,
-        generator=gens["data"],
-        drop_last=ds.train_x.shape[0] > cfg.batch_size,
-        device=device,
-    )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, len(loader)))
-    strategy = build_strategy(cfg.strategy)
+    opt = build_optimizer(model, optim)
+    loader = make_loader(data.train_x, data.train_y, optim, gens["data"])
+    sched = build_schedule(opt, optim, len(loader))
     ctx = Context(
-        model,
-        device,
-        ds.num_classes,
-        gens["aug"],
-        cfg.label_smoothing,
-        epochs=cfg.epochs,
-        config=asdict(cfg),
-        data=ds,
-        out_dir=out,
-        progress=progress,
-    )
+        model, device, data.num_classes, gens["aug"], optim.label_smoothing, epochs=optim.epochs,
+        config=dict(config or {}), data=data, out_dir=out, progress=progress,
+    )  # fmt: skip
     strategy.setup(ctx)
-    eval_every = cfg.eval_every or max(1, cfg.epochs // 10)
-    ckpt, history = out / "checkpoint.pt", []
-    atomic_write_text(out / "config.json", json.dumps(asdict(cfg), indent=1))
+    sets = dict(eval_sets(data) if evals is None else evals)
+    sets["train"] = (data.train_x[:TRAIN_EVAL_IMAGES], data.train_y[:TRAIN_EVAL_IMAGES])
+    parts = {"model": model, "optimizer": opt, "scheduler": sched, "loader": loader, "strategy": strategy}
+    ckpt, history = out / CHECKPOINT, []
     if resume and ckpt.exists():
-        st = torch.load(ckpt, map_location=device, weights_only=False)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        sched.load_state_dict(st["scheduler"])
-        loader.load_state_dict(st["loader"])
-        gens["aug"].set_state(st["aug_generator"])
-        strategy.load_state_dict(st["strategy"])
+        st = load_checkpoint(ckpt, parts, gens, device)
         history, ctx.step = st["history"], st["step"]
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if (cfg.amp and cuda)
-        else torch.autocast("cpu", enabled=False)
-    )
-    for epoch in range(len(history), cfg.epochs):
+    eval_every = optim.eval_every or max(1, optim.epochs // 10)
+    for epoch in range(len(history), optim.epochs):
         ctx.epoch = epoch
         strategy.on_epoch_start(ctx)
-        model.train()
-        t0, n_seen, loss_sum, wrong, extra = time.perf_counter(), 0, 0.0, 0, {}
-        bar = tqdm(
-            loader,
-            desc=f"{cfg.strategy} s{cfg.seed} ep {epoch + 1}/{cfg.epochs}",
-            leave=False,
-            disable=not progress,
-        )
-        for xb, yb in bar:
-            batch = strategy.make_batch(xb, yb, ctx)
-            if cfg.channels_last:
-                batch.x = batch.x.contiguous(memory_format=torch.channels_last)
-            with autocast:
-                loss = strategy.loss(model, batch, ctx)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss became {loss.item()} at epoch {epoch + 1}, step {ctx.step}; "
-                    f"last good checkpoint kept at "
-                    f"{ckpt if ckpt.exists() else '(none yet)'}; try a lower --lr"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            ctx.step += 1
-            n = yb.shape[0]
-            n_seen += n
-            loss_sum += loss.item() * n
-            extra.update(strategy.on_step_end(ctx, {"loss": loss.item()}))
-        seconds = time.perf_counter() - t0
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum / max(n_seen, 1),
-            "lr": sched.get_last_lr()[0],
-            "epoch_seconds": seconds,
-            "images_per_second": n_seen / max(seconds, 1e-9),
-            "test_error": None,
-        }
-        if (epoch + 1) % eval_every == 0 or epoch + 1 == cfg.epochs:
-            logits = predict(model, ds.test_x, batch_size=1000, device=device)
-            record["test_error"] = (logits.argmax(1).cpu() != ds.test_y).float().mean().item()
-            train_logits = predict(model, ds.train_x[:2000], batch_size=1000, device=device)
-            wrong = (train_logits.argmax(1).cpu() != ds.train_y[:2000]).float().mean().item()
-            record["train_error"] = wrong
-        record.update(extra)
+        desc = f"{label} ep {epoch + 1}/{optim.epochs}"
+        bar = lambda it, d=desc: tqdm(it, desc=d, leave=False, disable=not progress)  # noqa: E731
+        numbers = train_epoch(model, loader, strategy, opt, sched, ctx, optim, bar)
+        last = epoch + 1 == optim.epochs
+        errors = evaluate_errors(model, sets, device) if (epoch + 1) % eval_every == 0 or last else {}
+        record = _record(epoch + 1, numbers, errors, list(sets))
         record.update(strategy.on_epoch_end(ctx))
         history.append(record)
         atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-        _save(
-            ckpt,
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "loader": loader.state_dict(),
-                "aug_generator": gens["aug"].get_state(),
-                "strategy": strategy.state_dict(),
-                "history": history,
-                "step": ctx.step,
-            },
-        )
+        save_checkpoint(ckpt, parts, gens, {"history": history, "step": ctx.step})
         if progress:
-            te = record["test_error"]
-            tqdm.write(
-                f"[{cfg.strategy} seed {cfg.seed}] epoch {epoch + 1}/{cfg.epochs} "
-                f"loss {record['train_loss']:.4f}"
-                + (f" test error {100 * te:.2f}%" if te is not None else "")
-                + f" ({seconds:.1f}s)"
-            )
-    if not final_eval:
-        return {"history": history}
-    final = final_metrics(model, ds, strategy, cfg, history)
-    atomic_write_text(out / "final.json", json.dumps(final, indent=1))
-    return final
+            tqdm.write(_progress_line(label, record, optim.epochs))
+    return history
+
+
+def _progress_line(label: str, r: dict, epochs: int) -> str:
+    te, ve = r.get("test_error"), r.get("val_error")
+    return (
+        f"[{label}] epoch {r['epoch']}/{epochs} loss {r['train_loss']:.4f}"
+        + (f" val error {100 * ve:.2f}%" if ve is not None else "")
+        + (f" test error {100 * te:.2f}%" if te is not None else "")
+        + f" ({r['epoch_seconds']:.1f}s)"
+    )

@@ -590,7 +590,11 @@ class OneOf(Augment):
         return out
 
 
+def standard_parts(padding: int = 4, flip: bool = True) -> list[Augment]:
+    """The "standard" CIFAR/Fashion-MNIST recipe as a list: pad-and-crop, then horizontal flip."""
+    return [PadCrop(padding)] + ([RandomFlip(0.5)] if flip else [])
+
+
 def standard(padding: int = 4, flip: bool = True, seed: int = 0) -> Compose:
-    """The "standard" CIFAR/Fashion-MNIST recipe: pad-and-crop plus horizontal flip."""
-    parts: list[Augment] = [PadCrop(padding)] + ([RandomFlip(0.5)] if flip else [])
-    return Compose(parts, seed=seed)
+    """The "standard" recipe as one transform (the one definition every strategy builds on)."""
+    return Compose(standard_parts(padding, flip), seed=seed)

@@ -404,7 +404,7 @@ def test_report_figures_from_run_dir(tmp_path):
     x = photos(28, 28, 1)
     _run_epochs(s, ctx, 2, x)
     (tmp_path / "policy_gallery.png").write_bytes(s.gallery_png(x, torch.arange(x.shape[0])))
-    figs = figures([{"strategy": "a", "seed": 0, "run_dir": str(tmp_path)}], "a", tmp_path)
+    figs = figures([{"strategy": "a", "seed": 0, "run_dir": str(tmp_path)}], "a", {}, tmp_path)
     assert [f.name for f in figs] == ["aaa_dynamics_a.png", "aaa_gallery_a.png"]
     assert all(f.png.startswith(b"\x89PNG") for f in figs)
     assert figures([{"strategy": "b", "seed": 0, "run_dir": str(tmp_path)}], "a", tmp_path) == []

@@ -16,7 +16,7 @@ import torch
 from augkit.cli import main, split_strategies
 from augkit.data import available
 from augkit.strategies import STRATEGIES, build_strategy, parse_strategy
-from augkit.train import TrainConfig, run_training
+from augkit.runs import TrainConfig, train_run
 
 REAL = "fashion-mnist" if available("fashion-mnist") else "digits"
 TINY = [
@@ -160,7 +160,7 @@ def test_nan_loss_stops_with_clear_message(tmp_path):
     from augkit.train import TrainingDiverged
 
     with pytest.raises(TrainingDiverged, match="lower --lr"):
-        run_training(cfg, tmp_path / "nan", progress=False)
+        train_run(cfg, tmp_path / "nan", progress=False)
 
 
 def test_evaluate_and_report_commands(tmp_path, capsys):
@@ -201,7 +201,7 @@ def test_missing_dataset_message_names_places(tmp_path, capsys, monkeypatch):
 
 def test_training_uses_no_global_rng(tmp_path):
     state = torch.get_rng_state()
-    run_training(
+    train_run(
         TrainConfig(dataset="digits", epochs=1, strategy="randaugment", adv_images=10),
         tmp_path / "r",
         progress=False,

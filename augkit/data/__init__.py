@@ -11,6 +11,7 @@ from .download import FASHION_MNIST_FILES, download, download_fashion_mnist, sha
 from .folder import load_image_folder
 from .idx import read_idx, read_idx_images, read_idx_labels, read_idx_pair
 from .loader import TensorLoader
+from .prepare import as_size, prepare_data
 from .registry import (
     DATASETS,
     FASHION_MNIST_CLASSES,
@@ -34,6 +35,7 @@ __all__ = [
     "ImageDataset",
     "TensorLoader",
     "apply_subset",
+    "as_size",
     "available",
     "balanced_subset",
     "download",
@@ -45,6 +47,7 @@ __all__ = [
     "load_digits_dataset",
     "load_image_folder",
     "load_svhn",
+    "prepare_data",
     "read_cifar_batch",
     "read_idx",
     "read_idx_images",

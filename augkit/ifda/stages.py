@@ -1,4 +1,4 @@
-"""IF-DA's staged procedure (Lee et al., CVPR 2020, §3.4 and §4.3), resumable stage by stage.
+"""IF-DA's stage computations (Lee et al., CVPR 2020, §3.4 and §4.3); :mod:`augkit.search.ifda` runs them.
 
 §4.3: "Given F, the learning steps for training E and G are: (1) pretrain G in the GAN framework,
 (2) compute iHVPs, and (3) train E and G to maximize the influence.  Classification model F is
@@ -12,10 +12,9 @@ influence of (2)-(3) both need a trained F:
     3_train_eg     train E and G to minimise I_aug (see influence.py for the signs)
     (4)            retrain F from scratch with baseline + E/G samples: the run's own training loop
 
-Each stage writes ``artefact.pt`` then ``done.json`` (atomically, in that order) holding its key
-(every option it depends on, chained through its inputs), wall seconds and CPU minutes
-(``time.process_time``, all threads of this process); a rerun with the same key loads the
-artefact instead of recomputing.  ``costs.json`` sums them up.
+The stages are cached by :func:`augkit.search.cache.cached_stage` (a rerun with the same options
+loads each artefact); ``costs.json`` sums up their costs.  Stage 0 trains F through the project's
+one training loop (``augkit.train.fit``) with the baseline as a plain transform strategy.
 
 Choices the paper leaves open:
 
@@ -23,7 +22,8 @@ Choices the paper leaves open:
   training images with the config's ``subset_seed`` (the paper's "hyper-validation set", §5.3).
   Stages 0-3 see only the rest; stage 4 (the run) trains on the whole training set as given.
 * F in stage 0: the run's model architecture and SGD settings (lr, momentum, Nesterov, weight
-  decay on weights only, cosine per-step schedule), ``f_epochs`` epochs (0: the run's epochs).
+  decay on weights only, cosine per-step schedule, no label smoothing, every batch kept),
+  ``f_epochs`` epochs (0: the run's epochs); one generator drives data order and augmentation.
 * The Hessian is taken over the un-augmented training split's features at theta-hat (a
   deterministic empirical risk), with the weight decay as l2 on W and damping lambda = 0.01
   (Koh & Liang's value); all influence algebra is done in float64.
@@ -43,30 +43,21 @@ Choices the paper leaves open:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import io
-import json
-import math
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import sample, transforms
+from .. import sample
 from ..data import ImageDataset
 from ..data.subsets import train_val_split
-from ..io import atomic_write_bytes, atomic_write_text
-from ..models import build_model
-from .gan import gan_pretrain, identity_pretrain
 from .influence import SOLVERS, influence_aug, mean_loss, val_influence_vector
 from .transforms import COMBINES, MODES, AugNet
 
-__all__ = ["IFDAOptions", "StageResult", "embed", "run_stages", "split_validation"]
+__all__ = ["PRETRAINS", "IFDAOptions", "embed", "influence_vector", "split_validation", "train_eg"]
 
 PRETRAINS = ("gan", "identity", "none")
 
@@ -115,22 +106,6 @@ class IFDAOptions:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-@dataclass
-class StageResult:
-    aug: AugNet
-    classifier: nn.Module
-    s_val: Tensor
-    costs: dict[str, dict]
-    val_x: Tensor
-    dir: Path
-
-
-def _train_defaults(cfg: dict[str, Any]) -> dict[str, Any]:
-    from ..train import TrainConfig  # train imports strategies: import lazily
-
-    return {**dataclasses.asdict(TrainConfig()), **cfg}
-
-
 def split_validation(ds: ImageDataset, val: float, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """(train_x, train_y, val_x, val_y): the dataset's validation split, else a stratified carve-out."""
     if ds.val_x is not None and ds.val_x.shape[0]:
@@ -149,73 +124,13 @@ def embed(model: nn.Module, x: Tensor, device: torch.device, batch_size: int = 5
     )
 
 
-def _save_pt(path: Path, obj: Any) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _stage(root: Path, name: str, key: dict, fn: Callable[[], Any], device: torch.device) -> tuple[Any, dict]:
-    d = root / name
-    done = d / "done.json"
-    if done.exists():
-        info = json.loads(done.read_text())
-        if info.get("key") == key:
-            return torch.load(d / "artefact.pt", map_location=device, weights_only=False), {
-                **info["cost"],
-                "cached": True,
-            }
-    t0, c0 = time.perf_counter(), time.process_time()
-    art = fn()
-    cost = {"wall_seconds": time.perf_counter() - t0, "cpu_minutes": (time.process_time() - c0) / 60.0}
-    _save_pt(d / "artefact.pt", art)
-    atomic_write_text(done, json.dumps({"key": key, "cost": cost, "device": str(device)}, indent=1))
-    return art, {**cost, "cached": False}
-
-
-def _baseline(opts: IFDAOptions) -> transforms.Compose:
-    from ..strategies.spec import base_augments  # strategies import this module: import lazily
-
-    return transforms.Compose(base_augments({"base": opts.base, "padding": opts.padding, "fill": opts.fill}))
-
-
-def _train_classifier(
-    model: nn.Module, x: Tensor, y: Tensor, base, cfg: dict, epochs: int, g: torch.Generator, device
-) -> None:
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    opt = torch.optim.SGD(
-        [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg["lr"],
-        momentum=cfg["momentum"],
-        nesterov=cfg["nesterov"] and cfg["momentum"] > 0,
-    )
-    bs = cfg["batch_size"]
-    steps = max(1, math.ceil(x.shape[0] / bs)) * epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
-    model.train()
-    for _ in range(epochs):
-        perm = sample.permutation(x.shape[0], g, "cpu")
-        for i in range(0, x.shape[0], bs):
-            idx = perm[i : i + bs]
-            xb = base(x[idx].to(device), generator=g)
-            loss = F.cross_entropy(model(xb), y[idx].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-    model.eval()
-
-
-def _train_eg(
+def train_eg(
     aug: AugNet, model: nn.Module, s_val: Tensor, x: Tensor, y: Tensor, base, opts, bs: int, g, device
 ) -> list[dict]:
     """Stage 3: minimise the batch mean of I_aug(z, z~, z_val) over E and G (F frozen).
 
     With ``opts.trust > 0`` a frozen copy of the pretrained E/G anchors the transform (module doc).
     """
-    import copy
-
     anchor = copy.deepcopy(aug).eval() if opts.trust > 0 else None
     model.eval()
     for p in model.parameters():
@@ -254,133 +169,21 @@ def _train_eg(
     return history
 
 
-def run_stages(
-    ds: ImageDataset,
-    cfg: dict[str, Any],
-    opts: IFDAOptions,
-    out_dir: str | Path,
-    device: torch.device | str = "cpu",
-) -> StageResult:
-    """Run (or resume) stages 0-3 on ``ds`` and return the learned E/G, F, s_val and costs."""
-    cfg = _train_defaults(cfg)
-    device = torch.device(device)
-    root = Path(out_dir)
-    seed = int(cfg["seed"])
-    gen = lambda k: torch.Generator().manual_seed(seed * 7919 + 104729 * k + 17)  # noqa: E731
-    tx, ty, vx, vy = split_validation(ds, opts.val, int(cfg.get("subset_seed", 0)))
-    C, H, W = ds.image_shape
-    base = _baseline(opts)
-    f_epochs = opts.f_epochs or int(cfg["epochs"])
-    data_key = [list(tx.shape), int(tx.sum()), int(ty.sum()), list(vx.shape), int(vx.sum())]
-    train_keys = ("model", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "seed")
-    k0 = {
-        "data": data_key,
-        **{k: cfg[k] for k in train_keys},
-        "f_epochs": f_epochs,
-        "base": [opts.base, opts.padding, opts.fill],
+
+def influence_vector(
+    model: nn.Module, tx: Tensor, vx: Tensor, vy: Tensor, opts: IFDAOptions, l2: float, device, generator
+) -> dict:
+    """Stage 2: ``s_val`` for F's last FC layer at theta-hat, in float64 (module doc)."""
+    fc = model.head.fc
+    Wd, bd = fc.weight.detach().double(), fc.bias.detach().double()
+    h_tr = embed(model, tx, device).double()
+    h_va = embed(model, vx, device).double()
+    solver = {"method": opts.solver, "damping": opts.damping, "l2": l2}
+    if opts.solver == "lissa":
+        solver.update(depth=2000, batch_size=min(256, h_tr.shape[0]), generator=generator)
+    s_val = val_influence_vector(h_tr, h_va, vy.to(device), Wd, bd, **solver)
+    return {
+        "s_val": s_val.cpu(),
+        "val_loss": float(mean_loss(h_va, vy.to(device), Wd, bd)),
+        "solver": solver.get("method"),
     }
-    K = ds.num_classes
-
-    def make_model() -> nn.Module:
-        return build_model(cfg["model"], C, K, ds.mean(), ds.std(), generator=gen(0)).to(device)
-
-    def stage0() -> dict:
-        model = make_model()
-        _train_classifier(model, tx, ty, base, cfg, f_epochs, gen(1), device)
-        return {"model": model.state_dict()}
-
-    art0, c0 = _stage(root, "0_classifier", k0, stage0, device)
-    model = make_model()
-    model.load_state_dict(art0["model"])
-    model.eval()
-
-    net_keys = ("tau", "mode", "combine", "width", "dropout", "pretrain", "gan_epochs", "lr_gan")
-    k1 = {"prev": k0, **{k: getattr(opts, k) for k in net_keys}}
-
-    def make_aug() -> AugNet:
-        return AugNet(
-            C,
-            (H, W),
-            generator=gen(2),
-            tau_dim=opts.tau,
-            mode=opts.mode,
-            combine=opts.combine,
-            width=opts.width,
-            dropout=opts.dropout,
-        ).to(device)
-
-    def stage1() -> dict:
-        aug = make_aug()
-        hist: list = []
-        if opts.pretrain == "gan":
-            hist = gan_pretrain(
-                aug,
-                model,
-                tx,
-                lambda t, g: base(t, generator=g),
-                epochs=opts.gan_epochs,
-                batch_size=cfg["batch_size"],
-                generator=gen(3),
-                lr=opts.lr_gan,
-                device=device,
-            )
-        elif opts.pretrain == "identity":
-            steps = max(1, opts.gan_epochs * math.ceil(tx.shape[0] / cfg["batch_size"]))
-            hist = identity_pretrain(
-                aug, tx, steps=steps, batch_size=cfg["batch_size"], generator=gen(3), device=device
-            )
-        for p in model.parameters():
-            p.requires_grad_(True)
-        return {"aug": aug.state_dict(), "history": hist}
-
-    art1, c1 = _stage(root, "1_pretrain_g", k1, stage1, device)
-
-    k2 = {"prev": k0, "solver": opts.solver, "damping": opts.damping}
-
-    def stage2() -> dict:
-        fc = model.head.fc
-        Wd, bd = fc.weight.detach().double(), fc.bias.detach().double()
-        h_tr = embed(model, tx, device).double()
-        h_va = embed(model, vx, device).double()
-        solver = {"method": opts.solver, "damping": opts.damping, "l2": float(cfg["weight_decay"])}
-        if opts.solver == "lissa":
-            solver.update(depth=2000, batch_size=min(256, h_tr.shape[0]), generator=gen(4))
-        s_val = val_influence_vector(h_tr, h_va, vy.to(device), Wd, bd, **solver)
-        return {
-            "s_val": s_val.cpu(),
-            "val_loss": float(mean_loss(h_va, vy.to(device), Wd, bd)),
-            "solver": solver.get("method"),
-        }
-
-    art2, c2 = _stage(root, "2_ihvp", k2, stage2, device)
-
-    k3 = {"prev1": k1, "prev2": k2, "eg_epochs": opts.eg_epochs, "lr_eg": opts.lr_eg}
-    if opts.trust:  # keys of earlier runs (trust 0) stay valid
-        k3["trust"] = opts.trust
-
-    def stage3() -> dict:
-        aug = make_aug()
-        aug.load_state_dict(art1["aug"])
-        hist = _train_eg(aug, model, art2["s_val"], tx, ty, base, opts, cfg["batch_size"], gen(5), device)
-        for p in model.parameters():
-            p.requires_grad_(True)
-        return {"aug": aug.state_dict(), "history": hist}
-
-    art3, c3 = _stage(root, "3_train_eg", k3, stage3, device)
-    aug = make_aug()
-    aug.load_state_dict(art3["aug"])
-    aug.eval()
-    costs = {"0_classifier": c0, "1_pretrain_g": c1, "2_ihvp": c2, "3_train_eg": c3}
-    total = {k: sum(c[k] for c in costs.values()) for k in ("wall_seconds", "cpu_minutes")}
-    summary = {
-        "stages": costs,
-        "total": total,
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "train_size": int(tx.shape[0]),
-        "val_size": int(vx.shape[0]),
-        "stage3_history": art3["history"],
-        "val_loss_at_theta_hat": art2["val_loss"],
-    }
-    atomic_write_text(root / "costs.json", json.dumps(summary, indent=1))
-    return StageResult(aug, model, art2["s_val"], costs, vx, root)

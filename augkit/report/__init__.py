@@ -6,9 +6,13 @@ behind it for notebooks and tests.  See :mod:`augkit.report.collect` for the sta
 
 from .build import build_context, write_report
 from .collect import METRICS, incomplete_runs, load_config, load_runs, paired_differences, summarize
+from .context import MethodSpec, ReportContext, ReportFigure
 
 __all__ = [
     "METRICS",
+    "MethodSpec",
+    "ReportContext",
+    "ReportFigure",
     "build_context",
     "incomplete_runs",
     "load_config",

@@ -9,9 +9,8 @@ so its presence means the rest is in place.
 
 from __future__ import annotations
 
-import importlib
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 
 from augkit import io as aio
@@ -26,65 +25,25 @@ from .collect import (
     strategy_dirs,
     summarize,
 )
+from .context import MethodSpec, ReportContext, ReportFigure
 from .html import render_html
 from .markdown import render_markdown
 from .tables import write_curves_csv, write_results_csv, write_summary_json
 
-__all__ = ["ReportFigure", "ReportContext", "build_context", "write_report"]
+__all__ = ["MethodSpec", "ReportContext", "ReportFigure", "build_context", "write_report"]
 
 
-@dataclass
-class ReportFigure:
-    """A report figure: file name under ``figures/``, title, caption and PNG bytes."""
-
-    name: str
-    title: str
-    png: bytes
-    caption: str = ""
-
-
-@dataclass
-class ReportContext:
-    """Everything the Markdown and HTML renderers need; built once by :func:`build_context`."""
-
-    out_dir: Path
-    config: dict
-    runs: list[dict]
-    summary: dict
-    paired: dict
-    incomplete: list[dict]
-    figures: dict[str, ReportFigure] = field(default_factory=dict)  # section key -> figure
-    dynamics: dict[str, ReportFigure] = field(default_factory=dict)  # strategy -> figure
-    galleries: dict[str, Path] = field(default_factory=dict)  # strategy -> gallery.png
-    method: dict[str, ReportFigure] = field(default_factory=dict)  # file name -> method-specific figure
-
-    @property
-    def complete_runs(self) -> list[dict]:
-        return [r for r in self.runs if r.get("complete", True)]
-
-
-# method families that draw their own figures: strategy name -> module in augkit.report exposing
-# ``figures(runs, strategy, out_dir) -> list[ReportFigure]`` (imported lazily: they import this module)
-METHOD_FIGURES = {
-    "spa": "fig_selective",
-    "adversarial-autoaugment": "fig_adversarial",
-    "if-da": "fig_ifda",
-}
-
-
-def _method_figures(runs: list[dict], names: list[str], out: Path) -> dict[str, ReportFigure]:
-    from augkit.strategies import parse_strategy
-
+def _method_figures(
+    runs: list[dict], names: list[str], out: Path, methods: Mapping[str, MethodSpec]
+) -> dict[str, ReportFigure]:
+    """Each strategy's own figures, through the figure function its declaration names."""
     found: dict[str, ReportFigure] = {}
     for name in names:
-        try:
-            base = parse_strategy(name)[0]
-        except ValueError:  # a run of a strategy this version no longer knows: no method figure
+        spec = methods.get(name)
+        if spec is None or spec.figures is None:
             continue
-        if base in METHOD_FIGURES:
-            module = importlib.import_module(f"augkit.report.{METHOD_FIGURES[base]}")
-            for fig in module.figures(runs, name, out):
-                found.setdefault(fig.name, fig)  # peers (e.g. SPA with CA/NA) may draw the same figure
+        for fig in spec.figures(runs, name, methods, out):
+            found.setdefault(fig.name, fig)  # peers (e.g. SPA with CA/NA) may draw the same figure
     return found
 
 
@@ -92,8 +51,12 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "strategy"
 
 
-def build_context(out_dir: str | Path) -> ReportContext:
-    """Load runs, summarise them and draw the figures (nothing is written)."""
+def build_context(out_dir: str | Path, methods: Mapping[str, MethodSpec] | None = None) -> ReportContext:
+    """Load runs, summarise them and draw the figures (nothing is written).
+
+    ``methods`` (strategy spec -> :class:`MethodSpec`) comes from the experiment layer; without
+    it the report has no method-specific figures.
+    """
     out = Path(out_dir)
     config = load_config(out)
     runs = load_runs(out)
@@ -129,14 +92,14 @@ def build_context(out_dir: str | Path) -> ReportContext:
         gallery = out / dirs[name] / "gallery.png"
         if gallery.is_file():
             ctx.galleries[name] = gallery
-    ctx.method = _method_figures(runs, list(dirs), out)
+    ctx.method = _method_figures(runs, list(dirs), out, methods or {})
     return ctx
 
 
-def write_report(out_dir: str | Path) -> dict[str, Path]:
+def write_report(out_dir: str | Path, methods: Mapping[str, MethodSpec] | None = None) -> dict[str, Path]:
     """Write the report of the compare run in ``out_dir``; return ``{relative name: path}``."""
     out = Path(out_dir)
-    ctx = build_context(out)
+    ctx = build_context(out, methods)
     paths: dict[str, Path] = {}
     for fig in [*ctx.figures.values(), *ctx.dynamics.values(), *ctx.method.values()]:
         p = out / "figures" / fig.name

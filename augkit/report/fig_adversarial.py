@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from .build import ReportFigure
+from .context import ReportFigure
 
 __all__ = ["figures", "load_histories", "policy_distributions"]
 
@@ -101,7 +102,7 @@ def _dynamics_png(names: list[str], ops: np.ndarray, mags: np.ndarray, strategy:
     return _png(fig)
 
 
-def figures(runs: list[dict], strategy: str, out_dir: Path) -> list:
+def figures(runs: list[dict], strategy: str, specs: Mapping, out_dir: Path) -> list:
     """Figures 2/6 of the paper for ``strategy`` plus the last-epoch policy gallery (may be empty)."""
     histories = load_histories(runs, strategy)
     result: list[ReportFigure] = []

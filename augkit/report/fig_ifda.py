@@ -5,19 +5,21 @@ on tau.  Fig. 4: ten linearly interpolated tau applied to the same image, rows (
 (ii) the spatial model's output drawn as the flow field (quiver over the flow magnitude),
 (iii) the spatially transformed image, (iv) the appearance model's output ``delta x`` shown as
 ``0.5 + delta x``, (v) the final image.  The strategy writes the tensors at the end of ``setup``
-(see :func:`augkit.strategies.ifda.figure_tensors`); the first complete run of the strategy with
+(see :func:`augkit.search.ifda.figure_tensors`); the first complete run of the strategy with
 the file is drawn.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from matplotlib.figure import Figure
 
-from .build import ReportFigure
+from ..io import load_torch
+from .context import ReportFigure
 from .plots import _png
 
 __all__ = ["figures"]
@@ -73,7 +75,7 @@ def _fig4(d: dict) -> bytes:
     return _png(fig)
 
 
-def figures(runs: list[dict], strategy: str, out_dir: Path) -> list[ReportFigure]:
+def figures(runs: list[dict], strategy: str, specs: Mapping, out_dir: Path) -> list[ReportFigure]:
     """Fig. 3 and Fig. 4 for ``strategy`` from the first of its runs that saved ``ifda/figures.pt``."""
     for run in runs:
         if run.get("strategy") != strategy or not run.get("run_dir"):
@@ -81,7 +83,7 @@ def figures(runs: list[dict], strategy: str, out_dir: Path) -> list[ReportFigure
         path = Path(run["run_dir"]) / "ifda" / "figures.pt"
         if not path.exists():
             continue
-        d = torch.load(path, map_location="cpu", weights_only=False)
+        d = load_torch(path, map_location="cpu")  # tensors, numbers and strings only: runs no code
         tag = f"{d['mode']}, {d['combine']}, tau {d['tau_dim']}, seed {run.get('seed', '?')}"
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", strategy).strip("_")  # one pair of figures per strategy
         return [

@@ -9,13 +9,13 @@ get no dedicated figure (their signals are in the generic "logged signals" plot)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from ..strategies import parse_strategy
-from .build import ReportFigure
 from .collect import curve_stats
+from .context import MethodSpec, ReportFigure
 from .plots import _band, _colors, _png, _wrap
 
 __all__ = ["figures"]
@@ -26,19 +26,14 @@ _PANELS = (
 )
 
 
-def _aug(strategy: str) -> str | None:
-    try:
-        name, opts = parse_strategy(strategy)
-    except ValueError:
-        return None
-    return opts["aug"] if name == "spa" else None
-
-
-def figures(runs: list[dict], strategy: str, out_dir: Path) -> list[ReportFigure]:
-    aug = _aug(strategy)
-    if aug is None:
-        return []
-    peers = [r for r in runs if _aug(r["strategy"]) == aug]
+def figures(
+    runs: list[dict], strategy: str, specs: Mapping[str, MethodSpec], out_dir: Path
+) -> list[ReportFigure]:
+    """The fraction / instability panels for every run that shares ``strategy``'s figure and ``aug``."""
+    mine = specs[strategy]
+    aug = mine.options.get("aug")
+    same = {s for s, m in specs.items() if m.figures is mine.figures and m.options.get("aug") == aug}
+    peers = [r for r in runs if r["strategy"] in same]
     names = list(dict.fromkeys(r["strategy"] for r in peers))
     colors = _colors(names)
     fig = Figure(figsize=(10, 3.6))

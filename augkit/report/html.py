@@ -17,7 +17,7 @@ from .markdown import command_text, eval_notes, facts, incomplete_banner, title
 from .tables import cost_table, incomplete_table, main_table, paired_table, to_html
 
 if TYPE_CHECKING:
-    from .build import ReportContext
+    from .context import ReportContext
 
 __all__ = ["data_uri", "render_html"]
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from .tables import cost_table, incomplete_table, main_table, paired_table, to_markdown
 
 if TYPE_CHECKING:
-    from .build import ReportContext
+    from .context import ReportContext
 
 __all__ = ["command_text", "eval_notes", "facts", "incomplete_banner", "render_markdown", "title"]
 

@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..losses import soft_cross_entropy
+
 _REL_FLOOR = 1e-7  # amplitudes below this fraction of the peak count as exact zeros (float32 eps)
 
 __all__ = ["eval_mode", "feature_attention", "input_gradient_saliency", "spectral_residual"]
@@ -110,7 +112,7 @@ def input_gradient_saliency(model: nn.Module, x: Tensor, target: Tensor) -> Tens
     xi = _as_float(x).detach().requires_grad_(True)
     with torch.enable_grad(), eval_mode(model):
         logits = model(xi)
-        loss = -(target.to(logits.dtype) * F.log_softmax(logits.float(), dim=1)).sum()
+        loss = soft_cross_entropy(logits, target.to(logits.dtype), reduction="sum")
         (grad,) = torch.autograd.grad(loss, xi)
     return grad.detach().pow(2).sum(1).sqrt()
 

@@ -64,10 +64,11 @@ from .. import transforms
 from ..adversarial import Controller, apply_policies, decode, normalise, op_names, random_tokens, split_tokens
 from ..adversarial.decode import MAG_SCALES, NUM_LEVELS, PAPER_OPS, level_to_magnitude
 from ..io import atomic_write_bytes, atomic_write_text
+from ..losses import soft_cross_entropy, weighted_mean
 from ..sample import randint
 from ..space import OPS
 from .base import Batch, Context, Strategy, one_hot
-from .spec import BASE_OPTIONS, StrategyDef, base_augments, parse_bool
+from .spec import BASE_OPTIONS, StrategyDef, base_pipeline, parse_bool
 
 __all__ = [
     "MODES",
@@ -143,7 +144,7 @@ class _PolicyBatches(Strategy):
             raise ValueError(
                 f"cutout must be >= 0 (pixels, or a fraction of the side if < 1), got {o['cutout']!r}"
             )
-        self.base = transforms.Compose(base_augments(o))
+        self.base = base_pipeline(o)
         self.cutout = transforms.Cutout(o["cutout"], fill=0.0) if o["cutout"] else None  # paper: zeros
         self.fill = float(o["fill"])
         self.copies = 1
@@ -223,12 +224,10 @@ class AdversarialAutoAugment(_PolicyBatches):
         self._step_losses = []
 
     def loss(self, model: nn.Module, batch: Batch, ctx: Context) -> Tensor:
-        per = -(batch.y * torch.log_softmax(model(batch.x).float(), dim=1)).sum(1)
+        per = soft_cross_entropy(model(batch.x), batch.y, reduction="none")
         if per.shape[0] % self.copies == 0:  # L_m (Eq. 5): copy m is rows m*N .. (m+1)*N - 1
             self._step_losses.append(per.detach().view(self.copies, -1).mean(1))
-        if batch.weight is not None:
-            return (per * batch.weight).sum() / batch.weight.sum().clamp(min=1e-12)
-        return per.mean()
+        return weighted_mean(per, batch.weight)
 
     def policy_losses(self) -> Tensor | None:
         """L^_m: the moving average over the epoch (or its last ``ma`` steps), (copies,)."""
@@ -435,6 +434,8 @@ STRATEGY_DEFS: dict[str, StrategyDef] = {
         },
         "Adversarial AutoAugment (Zhang et al. 2020): M policies per batch from an LSTM controller "
         "trained by REINFORCE to raise the loss; mode=adversarial|random|fixed|baseline (Table 4)",
+        figures="augkit.report.fig_adversarial:figures",
+        artefacts=(HISTORY_FILE, SCHEDULE_FILE, GALLERY_FILE),
     ),
     "policy-schedule": StrategyDef(
         _schedule_build,

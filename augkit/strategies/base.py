@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..base import Augment
+from ..losses import soft_cross_entropy
 
 __all__ = ["Batch", "Context", "Strategy", "TransformStrategy", "one_hot", "soft_cross_entropy"]
 
@@ -54,13 +55,6 @@ def one_hot(y: Tensor, num_classes: int, smoothing: float = 0.0) -> Tensor:
     return t * (1.0 - smoothing) + smoothing / num_classes if smoothing else t
 
 
-def soft_cross_entropy(logits: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-    loss = -(target * F.log_softmax(logits.float(), dim=1)).sum(1)
-    if weight is not None:
-        return (loss * weight).sum() / weight.sum().clamp(min=1e-12)
-    return loss.mean()
-
-
 class Strategy:
     """No augmentation; every other strategy changes only what it must."""
 
@@ -92,6 +86,10 @@ class Strategy:
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+    def load_artefact(self, artefact: Any) -> None:
+        """Take the result of the strategy's declared search (``StrategyDef.search``)."""
+        raise TypeError(f"strategy {self.name!r} declares no search and takes no artefact")
 
     def tta_transform(self) -> Augment | None:
         """The random transform to draw test-time views from (None: flips/crops only)."""

@@ -1,45 +1,39 @@
 """IF-DA, augmentation learned through influence functions (Lee, Park, Pham & Yoo, CVPR 2020).
 
-Strategy ``if-da``: ``setup`` runs (or resumes) stages 0-3 of :mod:`augkit.ifda.stages` on
-``ctx.data`` under ``<run dir>/ifda/`` (train F with the baseline, RaGAN-pretrain E/G, compute
-s_val, train E/G on I_aug); the run's own training loop is stage 4, retraining F from scratch:
-``make_batch`` applies the baseline augmentation (pad-crop + flip by default, "on top of the
-baseline" as in §5.2) and then E/G with dropout on tau kept for diversity (§4.3), without
-gradients.  ``prob`` < 1 transforms only that fraction of each batch (the paper transforms all).
+Strategy ``if-da`` declares the search :func:`augkit.search.ifda.search` (stages 0-3: train F
+with the baseline, RaGAN-pretrain E/G, compute s_val, train E/G on I_aug, cached under
+``<run dir>/ifda/``); the experiment layer runs it and hands the artefact to
+:meth:`IFDAStrategy.load_artefact`.  The run's own training loop is stage 4, retraining F from
+scratch: ``make_batch`` applies the baseline augmentation (pad-crop + flip by default, "on top
+of the baseline" as in §5.2) and then E/G with dropout on tau kept for diversity (§4.3),
+without gradients.  ``prob`` < 1 transforms only that fraction of each batch (the paper
+transforms all).
 
 Options: ``tau`` (128; the paper's ablation 32/64/128/256), ``mode`` combined|spatial|appearance
 (grey images are spatial only, §4.2), ``combine`` parallel|series, ``pretrain`` gan|identity|none,
 ``f_epochs`` (0 = the run's epochs), ``gan_epochs``, ``eg_epochs``, ``solver`` exact|cg|lissa,
 ``damping``, ``val`` (hyper-validation fraction carved from training when the data has none),
-``lr_gan``, ``lr_eg``,
-``trust`` (stage-3 trust region, see ifda/stages.py), ``dropout``, ``width``, ``prob``, and the
-base options ``base``/``fill``.
+``lr_gan``, ``lr_eg``, ``trust`` (stage-3 trust region, see ifda/stages.py), ``dropout``,
+``width``, ``prob``, and the base options ``base``/``fill``.
 
-Before ``setup`` (galleries are drawn from an unset strategy) ``preview`` shows the baseline only.
-At the end of ``setup`` the strategy saves ``ifda/figures.pt`` (Fig. 3 and Fig. 4 tensors) for
-:mod:`augkit.report.fig_ifda`.  ``search(cfg_dict, out_dir)`` runs stages 0-3 standalone.
+Before it has its artefact (galleries are drawn from an unset strategy) ``preview`` shows the
+baseline only; training without it is refused at ``setup``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import io
-import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from .. import transforms
-from ..ifda.stages import IFDAOptions, run_stages
-from ..ifda.transforms import AugNet, dropout_tau
-from ..io import atomic_write_bytes
+from .. import sample
+from ..ifda.stages import IFDAOptions
+from ..ifda.transforms import AugNet
 from .base import Context, Strategy
-from .spec import BASE_OPTIONS, StrategyDef, base_augments
+from .spec import BASE_OPTIONS, StrategyDef, base_pipeline
 
-__all__ = ["IFDAStrategy", "STRATEGY_DEFS", "figure_tensors", "search"]
+__all__ = ["IFDAStrategy", "STRATEGY_DEFS"]
 
 
 class IFDAStrategy(Strategy):
@@ -47,24 +41,24 @@ class IFDAStrategy(Strategy):
 
     def __init__(self, opts: IFDAOptions) -> None:
         self.opts = opts
-        self.base = transforms.Compose(
-            base_augments({"base": opts.base, "padding": opts.padding, "fill": opts.fill})
-        )
+        self.base = base_pipeline({"base": opts.base, "padding": opts.padding, "fill": opts.fill})
         self.aug: AugNet | None = None
         self.costs: dict = {}
 
-    def setup(self, ctx: Context) -> None:
-        if ctx.data is None:
-            raise ValueError("if-da needs ctx.data (an ImageDataset) to run its stages")
-        root = Path(ctx.out_dir) if ctx.out_dir is not None else Path(tempfile.mkdtemp(prefix="ifda-"))
-        res = run_stages(ctx.data, ctx.config, self.opts, root / "ifda", device=ctx.device)
-        self.aug = res.aug.to(ctx.device).eval()
+    def load_artefact(self, artefact: Any) -> None:
+        """Take the search's learned E/G (``augkit.search.ifda.IFDAArtefact``), frozen."""
+        self.aug = artefact.aug.eval()
         for p in self.aug.parameters():
             p.requires_grad_(False)
-        self.costs = res.costs
-        x = res.val_x[:1] if res.val_x.shape[0] else ctx.data.train_x[:1]
-        seed = int(ctx.config.get("seed", 0)) if ctx.config else 0
-        save_figure_tensors(self.aug, x.to(ctx.device), root / "ifda" / "figures.pt", seed)
+        self.costs = artefact.costs
+
+    def setup(self, ctx: Context) -> None:
+        if self.aug is None:
+            raise ValueError(
+                "if-da trains with the E/G its search learns: run it through augkit train/compare, or "
+                "call load_artefact(augkit.search.ifda.search(...)) before training"
+            )
+        self.aug = self.aug.to(ctx.device)
 
     def augment(self, x: Tensor, ctx: Context) -> Tensor:
         xb = self.base(x, generator=ctx.aug_generator)
@@ -74,8 +68,6 @@ class IFDAStrategy(Strategy):
         with torch.no_grad():
             out = self.aug(xf, generator=ctx.aug_generator)
         if self.opts.prob < 1.0:
-            from .. import sample
-
             keep = sample.rand((x.shape[0],), ctx.aug_generator, x.device) >= self.opts.prob
             out = torch.where(keep.view(-1, 1, 1, 1), xf, out)
         return out
@@ -84,53 +76,6 @@ class IFDAStrategy(Strategy):
         if ctx.epoch == 0 and self.costs:  # stage costs once, next to the run's own epoch times
             return {f"ifda_{k}_cpu_min": v["cpu_minutes"] for k, v in self.costs.items()}
         return {}
-
-
-def figure_tensors(aug: AugNet, x: Tensor, seed: int = 0, draws: int = 8, steps: int = 10) -> dict[str, Any]:
-    """Fig. 3 (``draws`` dropout samples of one image) and Fig. 4 (``steps`` interpolated tau)."""
-    g = torch.Generator().manual_seed(seed + 12345)
-    x = x.float() / 255.0 if x.dtype == torch.uint8 else x
-    with torch.no_grad():
-        fig3 = aug(x.expand(draws, -1, -1, -1), generator=g)
-        tau = aug.encode(x)  # series: tau_a read from the un-dropped warped image
-        t0, t1 = dropout_tau(tau, aug.p, g), dropout_tau(tau, aug.p, g)
-        w = torch.linspace(0, 1, steps, device=x.device).view(-1, 1)
-        parts = aug.components(x.expand(steps, -1, -1, -1), tau=(1 - w) * t0 + w * t1)
-    keep = ("flow", "spatial", "delta", "out")
-    return {
-        "image": x[0].cpu(),
-        "fig3": fig3.cpu(),
-        "fig4": {k: parts[k].cpu() for k in keep},
-        "mode": aug.mode,
-        "combine": aug.combine,
-        "tau_dim": aug.tau_dim,
-    }
-
-
-def save_figure_tensors(aug: AugNet, x: Tensor, path: Path, seed: int = 0) -> None:
-    buf = io.BytesIO()
-    torch.save(figure_tensors(aug, x, seed), buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def search(cfg_dict: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
-    """Run stages 0-3 standalone (``augkit search if-da``); returns the costs summary.
-
-    ``cfg_dict`` is a TrainConfig dict; its ``strategy`` (``if-da:...``) supplies the options
-    (another strategy name means the defaults).  Artefacts go to ``<out_dir>/ifda/``.
-    """
-    from ..strategies.registry import parse_strategy
-    from ..train import TrainConfig, prepare_data
-
-    cfg = TrainConfig.from_dict(cfg_dict)
-    name, opts = parse_strategy(cfg.strategy)
-    ifda_opts = IFDAOptions.from_dict(opts if name == "if-da" else {})
-    ds = prepare_data(cfg)
-    root = Path(out_dir)
-    res = run_stages(ds, dataclasses.asdict(cfg), ifda_opts, root / "ifda", device=cfg.device)
-    x = res.val_x[:1] if res.val_x.shape[0] else ds.train_x[:1]
-    save_figure_tensors(res.aug, x.to(cfg.device), root / "ifda" / "figures.pt", cfg.seed)
-    return json.loads((root / "ifda" / "costs.json").read_text())
 
 
 def _build(o: dict[str, Any]) -> Strategy:
@@ -162,5 +107,8 @@ STRATEGY_DEFS: dict[str, StrategyDef] = {
             **BASE_OPTIONS,
         },
         "IF-DA (Lee et al. 2020): E/G learned via influence functions, on top of the base pipeline",
+        search="augkit.search.ifda:search",
+        figures="augkit.report.fig_ifda:figures",
+        artefacts=("ifda/figures.pt", "ifda/costs.json"),
     )
 }

@@ -33,13 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import transforms
 from ..mix.augmix import AugMix, jsd_loss
 from ..mix.common import check_pair_batch, mix_targets
 from ..mix.mixers import RICAP, BCMix, CutMix, Mixup, Mosaic, SamplePairingMix, to_targets
 from ..sample import randint
-from .base import Batch, Context, Strategy
-from .spec import BASE_OPTIONS, StrategyDef, base_augments, parse_bool
+from .base import Batch, Context, Strategy, soft_cross_entropy
+from .spec import BASE_OPTIONS, StrategyDef, base_pipeline, parse_bool
 
 __all__ = ["STRATEGY_DEFS", "samplepairing_schedule"]
 
@@ -52,8 +51,13 @@ class _Base(Strategy):
     """Base pipeline + targets; subclasses mix."""
 
     def __init__(self, name: str, o: dict[str, Any]) -> None:
+        # validated here, not at the first batch, and under the option's own name
+        if o.get("smoothing") is not None and not 0 <= o["smoothing"] < 1:
+            raise ValueError(f"smoothing must lie in [0, 1), got {o['smoothing']!r}")
+        if "eps" in o and not 0 <= o["eps"] < 1:
+            raise ValueError(f"eps (label smoothing) must lie in [0, 1), got {o['eps']!r}")
         self.name, self.opts = name, o
-        self.base = transforms.Compose(base_augments(o))
+        self.base = base_pipeline(o)
         self._lam: list[float] = []
 
     def base_batch(self, x: Tensor, y: Tensor, ctx: Context) -> tuple[Tensor, Tensor]:
@@ -188,7 +192,7 @@ class ManifoldMixupStrategy(_Base):
         self._lam.append(float(lam.mean()))
         target = mix_targets(batch.y, index, params.lam)
         logits = model.forward_from(hm, k)
-        return -(target * F.log_softmax(logits.float(), 1)).sum(1).mean()
+        return soft_cross_entropy(logits, target)
 
     def preview(self, x: Tensor, y: Tensor, ctx: Context) -> Tensor:
         xb, t = self.base_batch(x, y, ctx)
@@ -214,9 +218,9 @@ class AugMixStrategy(_Base):
     def loss(self, model: nn.Module, batch: Batch, ctx: Context) -> Tensor:
         logits = model(batch.x)
         if not self.jsd:
-            return -(batch.y * F.log_softmax(logits.float(), 1)).sum(1).mean()
+            return soft_cross_entropy(logits, batch.y)
         z = logits.chunk(3)
-        ce = -(batch.y * F.log_softmax(z[0].float(), 1)).sum(1).mean()
+        ce = soft_cross_entropy(z[0], batch.y)
         j = jsd_loss(*z)
         self._jsd.append(float(j.detach()))
         return ce + self.lam_jsd * j

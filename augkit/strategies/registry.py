@@ -54,7 +54,7 @@ def _policy_build(o: dict[str, Any]) -> Strategy:
         data = json.load(f)
     if isinstance(data, dict) and data.get("type") == "policy-schedule":
         return adversarial.schedule_strategy(o["file"], base=o["base"], fill=o["fill"])
-    return _with_base("policy", lambda o: policies.policy_from_json(data))(o)
+    return _with_base("policy", lambda o: policies.policy_from_json(data, fill=o["fill"]))(o)
 
 
 def _standard_build(o: dict[str, Any]) -> Strategy:
@@ -76,9 +76,13 @@ _CORE: dict[str, StrategyDef] = {
         "RandAugment (Cubuk et al. 2020) on top of the base pipeline",
     ),
     "trivialaugment": StrategyDef(
-        _with_base("trivialaugment", lambda o: policies.TrivialAugment(o["levels"], fill=o["fill"])),
-        {"levels": (int, 31), **_BASE},
-        "TrivialAugment wide (Mueller & Hutter 2021) on top of the base pipeline",
+        _with_base(
+            "trivialaugment",
+            lambda o: policies.TrivialAugment(o["levels"], fill=o["fill"], translate=o["translate"]),
+        ),
+        {"levels": (int, 31), "translate": (str, "absolute"), **_BASE},
+        "TrivialAugment wide (Mueller & Hutter 2021) on top of the base pipeline; translate=absolute "
+        "(up to 32 px, the authors' code) or relative (up to the image side)",
     ),
     "autoaugment": StrategyDef(
         _with_base("autoaugment", lambda o: policies.AutoAugment(o["policy"], o["ops"], fill=o["fill"])),
@@ -90,6 +94,7 @@ _CORE: dict[str, StrategyDef] = {
         {"spec": (str, "rand-n2-m9"), "file": (str, ""), **_BASE},
         "any policy spec string (aa-..., rand-..., trivial, policy:<json>), or file=PATH: a saved policy "
         "JSON or a learned policy_schedule.json (replayed epoch by epoch)",
+        bare_option="spec",
     ),
     "cutout": StrategyDef(
         _with_base("cutout", lambda o: transforms.Cutout(o["size"], fill=o["fill"])),
@@ -138,12 +143,13 @@ def parse_strategy(text: str) -> tuple[str, dict[str, Any]]:
         raise ValueError(f"strategy {name!r} is unknown; valid strategies: {', '.join(STRATEGIES)}")
     spec = STRATEGIES[name]
     opts = {k: default for k, (_, default) in spec.options.items()}
-    # a policy given as inline JSON holds commas of its own: then the whole rest is one item
-    whole = name == "policy" and any(c in rest for c in "[{")
+    bare = spec.bare_option
+    # a bare value given as inline JSON holds commas of its own: then the whole rest is one item
+    whole = bare is not None and any(c in rest for c in "[{")
     for item in filter(None, (s.strip() for s in ([rest] if whole else rest.split(",")))):
         key, eq, value = item.partition("=")
-        if name == "policy" and not eq:
-            key, eq, value = "spec", "=", item
+        if bare is not None and not eq:
+            key, eq, value = bare, "=", item
         if not eq or key not in spec.options:
             valid = ", ".join(spec.options) or "(none)"
             raise ValueError(
@@ -157,10 +163,10 @@ def parse_strategy(text: str) -> tuple[str, dict[str, Any]]:
 
 
 def build_strategy(text: str) -> Strategy:
+    """Build a strategy from its spec; a composite one (SPA) is handed this builder and the table."""
     name, opts = parse_strategy(text)
-    strategy = STRATEGIES[name].build(opts)
-    strategy.spec = text.strip()  # type: ignore[attr-defined]
-    return strategy
+    spec = STRATEGIES[name]
+    return spec.build(opts, build_strategy, STRATEGIES) if spec.composite else spec.build(opts)
 
 
 def strategy_dirname(text: str) -> str:

@@ -38,7 +38,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import transforms
 from ..mix.common import check_alpha, check_pair_batch, mix_targets, partners
 from ..saliency import boxes, maps
 from ..saliency.comixup import comixup
@@ -46,7 +45,7 @@ from ..saliency.comixup_full import comixup_full
 from ..saliency.puzzlemix import block_candidates, puzzlemix
 from ..sample import beta, rand, randint
 from .base import Batch, Context, Strategy, one_hot
-from .spec import BASE_OPTIONS, StrategyDef, base_augments, parse_bool
+from .spec import BASE_OPTIONS, StrategyDef, base_pipeline, parse_bool
 
 __all__ = ["STRATEGY_DEFS", "SaliencyMixing"]
 
@@ -56,12 +55,18 @@ class SaliencyMixing(Strategy):
 
     def __init__(self, name: str, opts: dict[str, Any], mix: Callable) -> None:
         self.name, self.opts, self._mix = name, dict(opts), mix
-        self.base = transforms.Compose(base_augments(opts))
+        self.base = base_pipeline(opts)
         p = opts.get("p", 1.0)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
         if "alpha" in opts:
             check_alpha(opts["alpha"])
+        if "grid" in opts:  # Attentive CutMix: validated here, under the option's own name
+            grid = opts["grid"]
+            if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
+                raise ValueError(f"grid must be an int >= 1 (cells per side), got {grid!r}")
+            if not 0 <= opts.get("k", 0) <= grid * grid:
+                raise ValueError(f"k must be an int in [0, {grid * grid}] for grid={grid}, got {opts['k']!r}")
         self.frozen: nn.Module | None = None
         self._ratio = float("nan")
 

@@ -92,23 +92,19 @@ __all__ = [
 ]
 
 
-# alias -> builder of the inner strategy (the augmentation alone, no base pipeline)
+# alias -> builder of the inner strategy (the augmentation alone, no base pipeline); registered
+# strategies are built through the registry's own builder, which SPA's declaration receives
+Build = Callable[[str], Strategy]
 SPA_AUGMENTATIONS: dict[str, Callable[[], Strategy]] = {
     "flip": lambda: TransformStrategy("flip", transforms.RandomFlip(0.5)),
     "translation": lambda: TransformStrategy("translation", transforms.PadCrop(4)),
-    "flip+crop": lambda: TransformStrategy(
-        "flip+crop", transforms.Compose([transforms.PadCrop(4), transforms.RandomFlip(0.5)])
-    ),
+    "flip+crop": lambda: TransformStrategy("flip+crop", transforms.standard(4)),
     "translation+rotation": lambda: TransformStrategy(
         "translation+rotation",
         transforms.RandomAffine(degrees=15.0, translate=(4 / 28, 4 / 28), interpolation="bilinear"),
     ),
-    "cutout": lambda: _alone("cutout"),
-    "erasing": lambda: _alone("erasing"),
-    "mixup": lambda: _alone("mixup"),
-    "ricap": lambda: _alone("ricap"),
-    "randaugment": lambda: _alone("randaugment"),
 }
+SPA_ALONE = ("cutout", "erasing", "mixup", "ricap", "randaugment")  # registered, run without their base
 _ALIASES = {
     "flipcrop": "flip+crop",
     "transrot": "translation+rotation",
@@ -116,36 +112,32 @@ _ALIASES = {
 }
 
 
-def _registry_strategy(text: str) -> Strategy:
-    from .registry import build_strategy  # the registry imports this module
-
-    return build_strategy(text)
-
-
-def _alone(name: str) -> Strategy:
+def _alone(name: str, build: Build, table: dict) -> Strategy:
     """A registered strategy without its base pipeline (``base=none`` where it has that option)."""
-    from .registry import STRATEGIES
-
-    if name not in STRATEGIES:
+    if name not in table:
         raise ValueError(f"spa: aug={name!r} needs the strategy {name!r}, which is not registered")
-    return _registry_strategy(name + (":base=none" if "base" in STRATEGIES[name].options else ""))
+    return build(name + (":base=none" if "base" in table[name].options else ""))
 
 
-def _build_inner(aug: str) -> Strategy:
+def _build_inner(aug: str, build: Build, table: dict) -> Strategy:
     key = _ALIASES.get(aug, aug)
     if ":" not in key and "/" in key:  # ``cutout/size=8;base=none``: no ':' so the CLI keeps it whole
         key = key.replace("/", ":", 1)
     if key in SPA_AUGMENTATIONS:
         return SPA_AUGMENTATIONS[key]()
-    if key.split(":", 1)[0] == "spa":
-        raise ValueError("spa: aug must not itself be an spa strategy")
+    if key in SPA_ALONE:
+        return _alone(key, build, table)
     try:
-        return _registry_strategy(key.replace(";", ","))
+        inner = build(key.replace(";", ","))
     except ValueError as e:
+        names = ", ".join([*SPA_AUGMENTATIONS, *SPA_ALONE, *_ALIASES])
         raise ValueError(
-            f"spa: aug={aug!r} is neither an alias ({', '.join(list(SPA_AUGMENTATIONS) + list(_ALIASES))}) "
+            f"spa: aug={aug!r} is neither an alias ({names}) "
             f"nor a registered strategy spec (write ';' for ',' inside it): {e}"
         ) from None
+    if isinstance(inner, SelfPacedAugmentation):
+        raise ValueError("spa: aug must not itself be an spa strategy")
+    return inner
 
 
 # --- the loss pass ------------------------------------------------------------------------
@@ -370,11 +362,15 @@ def _choice(valid: tuple[str, ...]) -> Callable[[str], str]:
 
 STRATEGY_DEFS: dict[str, StrategyDef] = {
     "spa": StrategyDef(
-        lambda o: SelfPacedAugmentation(o["lambda"], _build_inner(o["aug"]), o["mode"]),
+        lambda o, build, table: SelfPacedAugmentation(
+            o["lambda"], _build_inner(o["aug"], build, table), o["mode"]
+        ),
         {"lambda": (_lam, 0.1), "aug": (str, "flip"), "mode": (_choice(_MODES), "eval")},
         "self-paced augmentation (Takase et al. 2021): augment samples with loss >= lambda; "
         "aug = flip|translation|flip+crop|translation+rotation|cutout|erasing|mixup|ricap|randaugment "
         "or any strategy spec with ';' for ','",
+        figures="augkit.report.fig_selective:figures",
+        composite=True,
     ),
     "uncertainty": StrategyDef(
         lambda o: UncertaintySampling(o["l"], o["c"], o["select"], o["mode"], base_augments(o), o["fill"]),

@@ -6,6 +6,7 @@ Shared by the core table in ``registry.py`` and every method family's module, wh
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from .. import transforms
 from ..base import Augment
 from .base import Strategy
 
-__all__ = ["BASE_OPTIONS", "StrategyDef", "base_augments", "parse_bool"]
+__all__ = ["BASE_OPTIONS", "StrategyDef", "base_augments", "base_pipeline", "load_entry", "parse_bool"]
 
 _BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
@@ -27,9 +28,27 @@ def parse_bool(v: str) -> bool:
 
 @dataclass(frozen=True)
 class StrategyDef:
-    build: Callable[[dict[str, Any]], Strategy]
+    """One strategy, declared once: everything else (CLI, search, report) reads this record.
+
+    The ``"module:attr"`` fields are imported only when used, so reading the table costs nothing.
+    """
+
+    build: Callable[..., Strategy]  # build(opts); composite: build(opts, build_strategy, table)
     options: dict[str, tuple[Callable[[str], Any], Any]]  # key -> (parser, default)
     help: str
+    search: str | None = None  # search(data, fit, out_dir, options, config, progress) -> artefact
+    figures: str | None = None  # report figures(runs, strategy, specs, out_dir) -> [ReportFigure]
+    artefacts: tuple[str, ...] = ()  # small files the strategy writes into a run directory
+    composite: bool = False  # builds other registered strategies (SPA's inner augmentation)
+    bare_option: str | None = None  # an item without '=' (or inline JSON) is this option's value
+
+
+def load_entry(entry: str) -> Any:
+    """Import ``"augkit.module:attr"`` (entry points of :class:`StrategyDef`; augkit's own only)."""
+    module, _, attr = entry.partition(":")
+    if not module.startswith("augkit.") or not attr:
+        raise ValueError(f"entry must be 'augkit.<module>:<name>', got {entry!r}")
+    return getattr(importlib.import_module(module), attr)
 
 
 # ``base``: the pipeline a method runs on top of; ``fill``: 8-bit fill value of geometric ops
@@ -39,9 +58,14 @@ BASE_OPTIONS: dict[str, tuple[Callable[[str], Any], Any]] = {"base": (str, "stan
 def base_augments(o: dict[str, Any]) -> list[Augment]:
     """The base pipeline named by option ``base``: ``standard`` (pad-crop + flip) or ``none``."""
     bases = {
-        "standard": lambda: [transforms.PadCrop(o.get("padding", 4)), transforms.RandomFlip(0.5)],
+        "standard": lambda: transforms.standard_parts(o.get("padding", 4)),
         "none": lambda: [],
     }
     if o["base"] not in bases:
         raise ValueError(f"base must be one of {sorted(bases)}, got {o['base']!r}")
     return bases[o["base"]]()
+
+
+def base_pipeline(o: dict[str, Any]) -> transforms.Compose:
+    """:func:`base_augments` as one transform: what a method family augments with before its own step."""
+    return transforms.Compose(base_augments(o))

@@ -1,0 +1,45 @@
+"""One call from run options to the dataset a run trains on: load, validation split, subset, test subset.
+
+Sizes follow :mod:`augkit.data.subsets`: 0 means "none" (or "all" for the training subset), a
+value in (0, 1) a fraction, a value >= 1 a count.  Everything is drawn from ``subset_seed`` so
+that every strategy and seed of a comparison sees the same images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from .base import ImageDataset
+from .registry import load_dataset
+from .subsets import apply_subset, balanced_subset
+
+__all__ = ["as_size", "prepare_data"]
+
+
+def as_size(v: float) -> int | float | None:
+    """0 -> None; >= 1 -> an int count; (0, 1) -> the fraction itself."""
+    if not v:
+        return None
+    return int(v) if v >= 1 else float(v)
+
+
+def prepare_data(
+    dataset: str,
+    data_dir: str | None = None,
+    subset: float = 0.0,
+    val: float = 0.0,
+    subset_seed: int = 0,
+    test_subset: float = 0.0,
+) -> ImageDataset:
+    """Load ``dataset`` from local files and cut it as the run options say."""
+    ds = load_dataset(dataset, data_dir)
+    n, v = as_size(subset), as_size(val)
+    if n is not None or v is not None:
+        ds = apply_subset(ds, n, v, seed=subset_seed)
+    t = as_size(test_subset)
+    if t is not None:
+        idx = balanced_subset(ds.test_y, t, torch.Generator().manual_seed(subset_seed))
+        ds = dataclasses.replace(ds, test_x=ds.test_x[idx], test_y=ds.test_y[idx])
+    return ds

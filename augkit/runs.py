@@ -1,0 +1,193 @@
+"""One training run, wired: options -> data, model, strategy (+ search artefact) -> ``fit`` -> final metrics.
+
+This is the only module that turns a :class:`TrainConfig` (the flat options of ``augkit
+train``) into built objects; ``train.fit`` below it knows nothing of strategy names, and
+``experiment.compare`` above it only loops over runs.  ``evaluate_checkpoint`` rebuilds a run
+from its directory for ``augkit evaluate``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import data as _data
+from .evaluation_suite import final_metrics
+from .io import atomic_write_text, load_torch
+from .models import build_model
+from .search import run_strategy_search
+from .strategies import Strategy, build_strategy
+from .train import CHECKPOINT, SCHEDULES, OptimConfig, fit, streams
+
+__all__ = ["TRAIN_HELP", "TrainConfig", "evaluate_checkpoint", "optim_config", "prepare_data", "train_run"]
+
+
+# flag help: what each option is and its unit (the CLI adds the default)
+TRAIN_HELP: dict[str, str] = {
+    "dataset": "dataset name (fashion-mnist, mnist, cifar10, svhn, digits, folder:PATH)",
+    "data_dir": "directory holding the dataset files (default: the standard places)",
+    "subset": "training images: 0 = all, a fraction in (0, 1), or a count >= 1 (class-balanced)",
+    "val": "validation images held out of training before the subset: a fraction or a count",
+    "subset_seed": "seed of the subset and validation draws (the same data for every strategy)",
+    "test_subset": "test images: 0 = the whole test set, else a fraction or a count (class-balanced)",
+    "model": "model architecture (small_cnn, resnet20, preact_resnet18, wrn_28_10, ...)",
+    "strategy": "strategy spec: name or name:key=value,... (see the strategy list in README)",
+    "seed": "run seed: the data-order, augmentation and init streams derive from it",
+    "epochs": "passes over the training set",
+    "batch_size": "images per optimizer step",
+    "lr": "peak SGD learning rate",
+    "momentum": "SGD momentum",
+    "nesterov": "Nesterov momentum (true/false)",
+    "weight_decay": "L2 weight decay on weights (biases and norm parameters exempt)",
+    "schedule": f"learning-rate schedule, per step: {', '.join(SCHEDULES)}",
+    "warmup_epochs": "linear learning-rate warm-up, in epochs",
+    "label_smoothing": "label-smoothing epsilon in [0, 1)",
+    "device": "cpu, cuda or cuda:N",
+    "amp": "bfloat16 autocast on CUDA (true/false)",
+    "channels_last": "channels_last memory format (true/false)",
+    "eval_every": "evaluate every N epochs; 0 = about ten evaluations per run",
+    "fgsm_eps": "FGSM / I-FGSM radius in pixels on the 0-255 scale",
+    "ifgsm_steps": "I-FGSM iterations",
+    "adv_images": "test images attacked by FGSM / I-FGSM (a count)",
+    "tta_policy_views": "test-time views drawn from the strategy's own transform (a count)",
+    "threads": "CPU threads for torch; 0 = torch's default",
+}
+
+
+@dataclass
+class TrainConfig:
+    """Every option of one run; ``augkit train`` maps its flags one to one onto these fields."""
+
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    subset: float = 0.0
+    val: float = 0.0
+    subset_seed: int = 0
+    test_subset: float = 0.0
+    model: str = "small_cnn"
+    strategy: str = "standard"
+    seed: int = 0
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    device: str = "cpu"
+    amp: bool = False
+    channels_last: bool = False
+    eval_every: int = 0
+    fgsm_eps: float = 4.0
+    ifgsm_steps: int = 10
+    adv_images: int = 2000
+    tta_policy_views: int = 4
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "momentum": 0 <= self.momentum < 1,
+            "weight_decay": self.weight_decay >= 0,
+            "label_smoothing": 0 <= self.label_smoothing < 1,
+            "subset": self.subset >= 0,
+            "val": self.val >= 0,
+            "fgsm_eps": self.fgsm_eps >= 0,
+            "warmup_epochs": 0 <= self.warmup_epochs <= self.epochs,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"{name} has an invalid value {getattr(self, name)!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {self.schedule!r}")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; valid keys: {sorted(known)}")
+        return cls(**d)
+
+
+def optim_config(cfg: TrainConfig) -> OptimConfig:
+    """The loop's share of the run options."""
+    keys = {f.name for f in fields(OptimConfig)} & {f.name for f in fields(TrainConfig)}
+    return OptimConfig(**{k: getattr(cfg, k) for k in keys})
+
+
+def prepare_data(cfg: TrainConfig) -> _data.ImageDataset:
+    c = cfg
+    return _data.prepare_data(c.dataset, c.data_dir, c.subset, c.val, c.subset_seed, c.test_subset)
+
+
+def _model(cfg: TrainConfig, ds: _data.ImageDataset, generator: torch.Generator) -> torch.nn.Module:
+    c = ds.image_shape[0]
+    return build_model(cfg.model, c, ds.num_classes, ds.mean(), ds.std(), generator=generator).to(cfg.device)
+
+
+def build_run_strategy(cfg: TrainConfig, ds: _data.ImageDataset, out: Path, progress: bool) -> Strategy:
+    """Build the strategy; a strategy that consumes a search artefact (IF-DA) gets it here."""
+    strategy = build_strategy(cfg.strategy)
+    run_strategy_search(cfg.strategy, strategy, ds, out, asdict(cfg), fit=fit, progress=progress)
+    return strategy
+
+
+def train_run(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    dataset: _data.ImageDataset | None = None,
+    final_eval: bool = True,
+) -> dict[str, Any]:
+    """Train one strategy with one seed; write config, metrics, checkpoint and final metrics."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    ds = dataset if dataset is not None else prepare_data(cfg)
+    gens = streams(cfg.seed)
+    model = _model(cfg, ds, gens["init"])
+    strategy = build_run_strategy(cfg, ds, out, progress)
+    atomic_write_text(out / "config.json", json.dumps(asdict(cfg), indent=1))
+    label = f"{cfg.strategy} s{cfg.seed}"
+    history = fit(
+        model, ds, strategy, optim_config(cfg), out, gens=gens, config=asdict(cfg),
+        resume=resume, progress=progress, label=label,
+    )  # fmt: skip
+    if not final_eval:
+        return {"history": history}
+    final = final_metrics(model, ds, strategy, cfg, history)
+    atomic_write_text(out / "final.json", json.dumps(final, indent=1))
+    return final
+
+
+def evaluate_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Rebuild a run from its ``config.json`` and ``checkpoint.pt`` and evaluate it afresh."""
+    p = Path(path)
+    run_dir = p if p.is_dir() else p.parent
+    ckpt = p if p.is_file() else p / CHECKPOINT
+    for needed in (run_dir / "config.json", ckpt):
+        if not needed.exists():
+            raise FileNotFoundError(
+                f"{needed} not found: evaluate needs a run directory with config.json and "
+                f"checkpoint.pt (written by augkit train/compare)"
+            )
+    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    ds = prepare_data(cfg)
+    model = _model(cfg, ds, torch.Generator().manual_seed(0))
+    state = load_torch(ckpt, map_location=cfg.device)
+    model.load_state_dict(state["model"])
+    strategy = build_strategy(cfg.strategy)  # the final battery reads only its test-time transform
+    return final_metrics(model, ds, strategy, cfg, state["history"])
