@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import time
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augkit import transforms
 from augkit.models import build_model
-from augkit.selective import UNCERTAINTY_OPS, loss_pass, random_compositions, select_copies
+from augkit.selective import loss_pass, select_copies
 from augkit.strategies import Batch, Context, Strategy, build_strategy
 from augkit.strategies.selective import SelfPacedAugmentation, UncertaintySampling
 
@@ -68,12 +69,24 @@ def indexed_batch(n: int) -> tuple[Tensor, Tensor]:
 
 
 def controlled_model(n: int) -> tuple[IndexLogits, Tensor]:
-    """Sample i has loss (label 0) spread from ~0.01 to ~4.6; returns the model and losses."""
+    """Sample i has loss (label 0) spread from ~0.01 to ~4.6; returns the model and losses.
+
+    Logit 0 of sample i is ``a_i`` and the other K - 1 are 0, so its cross-entropy against
+    label 0 is ``log(1 + (K - 1) exp(-a_i))``, computed here by hand in float64 (not with the
+    cross-entropy the strategy's loss pass uses).
+    """
+    a = torch.linspace(7.0, -2.0, n)
     table = torch.zeros(n, K)
-    table[:, 0] = torch.linspace(7.0, -2.0, n)
+    table[:, 0] = a
     model = IndexLogits(table)
-    losses = F.cross_entropy(table, torch.zeros(n, dtype=torch.long), reduction="none")
+    losses = torch.log1p((K - 1) * torch.exp(-a.double()))
     return model, losses
+
+
+def hand_ce_label0(logits: Tensor) -> Tensor:
+    """Cross-entropy against label 0 written out: log sum_j exp(z_j) - z_0, float64."""
+    z = logits.detach().double()
+    return z.exp().sum(1).log() - z[:, 0]
 
 
 def ctx_for(model: nn.Module, seed: int = 0, device: str = "cpu") -> Context:
@@ -125,7 +138,7 @@ def test_spa_selects_by_losses_before_the_update() -> None:
     loss = spa.loss(model, batch, ctx)
     loss.backward()
     opt.step()
-    after = F.cross_entropy(model.table.detach(), y, reduction="none") >= lam
+    after = hand_ce_label0(model.table) >= lam
     assert not torch.equal(after, expected)  # the test could tell pre- from post-update losses
     assert marked(spa.make_batch(x, y, ctx)).tolist() == after.tolist()  # next step: new weights
 
@@ -155,14 +168,18 @@ def test_spa_logs_fraction_and_loss_variance() -> None:
     spa = SelfPacedAugmentation(1.0, Mark())
     ctx = ctx_for(model)
     spa.on_epoch_start(ctx)
+    t0 = time.perf_counter()
     for v in (1.0, 2.0, 3.0):
         spa.make_batch(x, y, ctx)
         spa.on_step_end(ctx, {"loss": v})
+    wall = time.perf_counter() - t0
     out = spa.on_epoch_end(ctx)
     assert out["spa_fraction_augmented"] == pytest.approx((losses >= 1.0).float().mean().item())
     assert out["spa_loss_variance"] == pytest.approx(1.0)  # sample variance of 1, 2, 3
     assert out["spa_mean_sample_loss"] == pytest.approx(losses.mean().item(), rel=1e-5)
-    assert out["spa_select_seconds"] >= 0
+    # the mean per-step time of the selection pass: it ran (> 0), in seconds, per step (so at
+    # most a third of the wall time of the three steps that contain it)
+    assert 0 < out["spa_select_seconds"] <= wall / 3, (out["spa_select_seconds"], wall)
     state = spa.state_dict()
     other = SelfPacedAugmentation(1.0, Mark())
     other.load_state_dict(state)
@@ -215,24 +232,62 @@ def test_select_copies_proportional_follows_the_loss_distribution() -> None:
     assert (two[:, 0] != two[:, 1]).all()  # without replacement
 
 
+class MeanLogits(nn.Module):
+    """Logit 0 is 20 x the image's mean intensity (in [0, 1]), the others 0; records its inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Tensor] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.seen.append(x.detach().clone())
+        scale = 255.0 if x.dtype == torch.uint8 else 1.0
+        z = torch.zeros(x.shape[0], K)
+        z[:, 0] = 20.0 * x.float().mean(dim=(1, 2, 3)) / scale
+        return z
+
+
+def mean_logits_loss(x: Tensor, y: Tensor) -> Tensor:
+    """MeanLogits' cross-entropy by hand, float64: log(e^a + K - 1) - [y = 0] a, a = 20 mean(x)."""
+    scale = 255.0 if x.dtype == torch.uint8 else 1.0
+    a = 20.0 * x.double().mean(dim=(1, 2, 3)) / scale
+    return torch.log(torch.exp(a) + (K - 1)) - torch.where(y == 0, a, torch.zeros_like(a))
+
+
 def test_uncertainty_trains_on_the_top_c_copies_of_one_batched_pass() -> None:
-    model = build_model("small_cnn", 1, K, [0.3], [0.3], generator=0)
+    """Expected selection from losses computed by hand on the copies the model was shown.
+
+    Label 0's loss falls with brightness, every other label's rises, so the chosen copies of
+    example 0 are its darkest and of the others their brightest: a selection by the wrong sign,
+    by index, or from another example's copies fails.
+    """
+    model = MeanLogits()
     x = photos(28, 28, 1)
-    y = torch.arange(x.shape[0]) % K
     b, l_, c = x.shape[0], 6, 2
+    y = torch.arange(b) % K
     strat = build_strategy(f"uncertainty:l={l_},c={c}")
     assert isinstance(strat, UncertaintySampling)
-    g = torch.Generator().manual_seed(5)
-    base = transforms.Compose([transforms.PadCrop(4), transforms.RandomFlip(0.5)])
-    copies = random_compositions(x, l_, torch.Generator().manual_seed(5), base, 0.0, UNCERTAINTY_OPS)
-    losses = loss_pass(model, copies, y.repeat_interleave(l_)).view(b, l_)
-    top = losses.topk(c, dim=1).indices
-    batch = strat.make_batch(x, y, Context(model, torch.device("cpu"), K, g))
+    batch = strat.make_batch(x, y, Context(model, torch.device("cpu"), K, torch.Generator().manual_seed(5)))
+    assert len(model.seen) == 1 and model.seen[0].shape == (b * l_, 1, 28, 28)  # one batched pass
+    copies = model.seen[0].view(b, l_, 1, 28, 28)
     assert batch.x.shape == (b * c, 1, 28, 28)
-    expect = copies.view(b, l_, 1, 28, 28)[torch.arange(b).unsqueeze(1), top].reshape(b * c, 1, 28, 28)
-    assert torch.equal(batch.x, expect)
+    chosen = batch.x.view(b, c, 1, 28, 28)
+    not_first = 0
+    for i in range(b):
+        for p, q in itertools.combinations(range(l_), 2):
+            assert not torch.equal(copies[i, p], copies[i, q]), (i, p, q)  # copies differ
+        loss = mean_logits_loss(copies[i], y[i].expand(l_))
+        picks = []
+        for row in chosen[i]:  # example-major: rows i*c .. i*c + c - 1 are copies of example i
+            match = [j for j in range(l_) if torch.equal(copies[i, j], row)]
+            assert len(match) == 1, f"example {i}: a training row is not one of its copies"
+            picks += match
+        assert len(set(picks)) == c
+        top = loss.sort(descending=True).values[:c]
+        assert torch.allclose(loss[picks].sort(descending=True).values, top, atol=1e-6, rtol=0), (i, loss)
+        not_first += sorted(picks) != list(range(c))
+    assert not_first > 0  # the selection is not simply the first c copies
     assert torch.equal(batch.y.argmax(1), y.repeat_interleave(c))
-    assert not torch.equal(copies.view(b, l_, -1)[:, 0], copies.view(b, l_, -1)[:, 1])  # copies differ
 
 
 @pytest.mark.parametrize("spec", ["spa:lambda=1.5,aug=flip+crop", "uncertainty:l=4,c=2,select=proportional"])
@@ -330,7 +385,13 @@ def test_spa_report_figure_only_for_spa_runs(tmp_path) -> None:  # noqa: ANN001
         rows = [{"epoch": e + 1, keys[0]: frac, keys[1]: 0.1 * e} for e in range(3)]
         return {"strategy": spec, "seed": 0, "complete": True, "run_dir": str(tmp_path), "metrics": rows}
 
-    runs = [run("spa:lambda=0.1,aug=flip", 0.5), run("spa:lambda=0,aug=flip", 1.0), run("none", 0.0)]
-    figs = figures(runs, "spa:lambda=0.1,aug=flip", tmp_path)
-    assert len(figs) == 1 and figs[0].png.startswith(b"\x89PNG")
-    assert figures(runs, "none", tmp_path) == []
+    from augkit.experiment import method_specs
+
+    names = ["spa:lambda=0.1,aug=flip", "spa:lambda=0,aug=flip", "spa:lambda=0,aug=translation", "none"]
+    runs = [run(names[0], 0.5), run(names[1], 1.0), run(names[2], 0.7), run("none", 0.0)]
+    specs = method_specs(names)
+    assert specs["spa:lambda=0.1,aug=flip"].figures is figures and specs["none"].figures is None
+    figs = figures(runs, names[0], specs, tmp_path)  # SPA and CA with aug=flip share one figure
+    assert len(figs) == 1 and figs[0].png.startswith(b"\x89PNG") and "flip" in figs[0].name
+    other = figures(runs, names[2], specs, tmp_path)  # aug=translation: a figure of its own
+    assert len(other) == 1 and other[0].name != figs[0].name

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from .cache import cached_stage
 
 __all__ = ["IFDAArtefact", "figure_tensors", "run_stages", "search"]
 
+RUN_DEFAULTS = {"model": "small_cnn", "seed": 0, "subset_seed": 0}  # as TrainConfig's, for library callers
 DIRNAME = "ifda"  # the artefacts of a run's search live in <run dir>/ifda/
 FIGURES = "figures.pt"
 
@@ -90,6 +91,7 @@ def run_stages(
     """
     if fit is None:
         from ..train import fit
+    cfg = {**asdict(OptimConfig()), **RUN_DEFAULTS, **cfg}
     device = torch.device(device)
     root = Path(out_dir)
     seed = int(cfg["seed"])

@@ -17,7 +17,7 @@ from ..base import Augment
 from . import adversarial, ifda, mixing, saliency, selective
 from .base import Strategy, TransformStrategy
 from .spec import BASE_OPTIONS as _BASE
-from .spec import StrategyDef, base_augments, parse_bool
+from .spec import StrategyDef, base_augments, int_at_least, parse_bool
 
 _bool = parse_bool
 _base = base_augments
@@ -72,7 +72,7 @@ _CORE: dict[str, StrategyDef] = {
     ),
     "randaugment": StrategyDef(
         _with_base("randaugment", lambda o: policies.RandAugment(o["n"], o["m"], o["mstd"], fill=o["fill"])),
-        {"n": (int, 2), "m": (float, 9.0), "mstd": (float, 0.0), **_BASE},
+        {"n": (int_at_least(0), 2), "m": (float, 9.0), "mstd": (float, 0.0), **_BASE},
         "RandAugment (Cubuk et al. 2020) on top of the base pipeline",
     ),
     "trivialaugment": StrategyDef(
@@ -80,7 +80,7 @@ _CORE: dict[str, StrategyDef] = {
             "trivialaugment",
             lambda o: policies.TrivialAugment(o["levels"], fill=o["fill"], translate=o["translate"]),
         ),
-        {"levels": (int, 31), "translate": (str, "absolute"), **_BASE},
+        {"levels": (int_at_least(2), 31), "translate": (str, "absolute"), **_BASE},
         "TrivialAugment wide (Mueller & Hutter 2021) on top of the base pipeline; translate=absolute "
         "(up to 32 px, the authors' code) or relative (up to the image side)",
     ),

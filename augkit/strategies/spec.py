@@ -15,9 +15,29 @@ from .. import transforms
 from ..base import Augment
 from .base import Strategy
 
-__all__ = ["BASE_OPTIONS", "StrategyDef", "base_augments", "base_pipeline", "load_entry", "parse_bool"]
+__all__ = [
+    "BASE_OPTIONS",
+    "StrategyDef",
+    "base_augments",
+    "base_pipeline",
+    "int_at_least",
+    "load_entry",
+    "parse_bool",
+]
 
 _BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An option parser for counts: an int >= ``low`` (so the error names the strategy's own key)."""
+
+    def parse(v: str) -> int:
+        n = int(v)
+        if n < low:
+            raise ValueError(f"expected an int >= {low}, got {v!r}")
+        return n
+
+    return parse
 
 
 def parse_bool(v: str) -> bool:
