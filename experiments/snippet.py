@@ -2,10 +2,19 @@
 
     python experiments/snippet.py runs/tables/mixing [--baseline none] [--copy docs/results/mixing]
 
-Prints the compact table (test error, NLL, ECE, OE, FGSM error, train time), the paired
+(Re)writes the directory's report (``augkit.experiment.report``, method figures included), then
+prints the compact table (test error, NLL, ECE, OE, FGSM error, train time), the paired
 differences of test error against ``--baseline``, and the strategies' own logged signals
-averaged over the last epoch; ``--copy`` also copies the report (md, html, csv, json, figures,
-galleries; no checkpoints) into the docs folder.
+averaged over the last epoch.
+
+``--copy DEST`` copies what a table needs to be regenerated, in the same layout: the report files
+(md, html, csv, json, figures), the compare ``config.json``, every strategy's ``gallery.png``, and
+of every run its ``config.json``, ``metrics.jsonl``, ``final.json`` and the small artefacts its
+strategy declares (``StrategyDef.artefacts``).  Checkpoints and other ``*.pt`` files are never
+copied.  ``python experiments/snippet.py DEST`` then prints the same tables from the copy.
+
+A directory without finished runs is refused (exit code 2, nothing written): rewriting its report
+would replace committed summaries with empty ones.
 """
 
 from __future__ import annotations
@@ -13,9 +22,10 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import sys
 from pathlib import Path
 
-from augkit.report import write_report
+from augkit.experiment import method_specs, report
 from augkit.report.collect import (
     STANDARD_CURVE_KEYS,
     config_strategies,
@@ -27,6 +37,9 @@ from augkit.report.collect import (
 from augkit.report.tables import _metric_table, paired_table, to_markdown
 
 METRICS = ("test_error", "nll", "ece", "oe", "fgsm_error", "train_seconds")
+REPORT_FILES = ("report.md", "report.html", "results.csv", "curves.csv", "summary.json", "config.json")
+RUN_FILES = ("config.json", "metrics.jsonl", "final.json")
+NEVER_COPIED = ("checkpoint.pt",)
 
 
 def signals(runs: list[dict]) -> str:
@@ -46,37 +59,79 @@ def signals(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def finished_runs(out: Path) -> list[dict]:
+    """The runs of ``out``; ``SystemExit(2)`` before anything is written when none has finished."""
+    try:
+        runs = load_runs(out)
+    except ValueError as e:
+        sys.exit(_refuse(str(e)))
+    if not any(r.get("complete") for r in runs):
+        where = f"{str(out)!r} has no finished run (<strategy>/seed<k>/final.json)"
+        sys.exit(_refuse(f"{where}; {len(runs)} unfinished"))
+    return runs
+
+
+def _refuse(why: str) -> int:
+    print(
+        f"snippet.py: {why}; nothing written (the report is not overwritten with empty tables)",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def tables(out: Path, runs: list[dict], baseline: str | None) -> str:
+    """The compact metric table, the paired differences and the logged signals, as Markdown."""
+    summary = summarize(runs, expected=config_strategies(load_config(out)))
+    parts = [
+        to_markdown(_metric_table(summary, METRICS)),
+        to_markdown(paired_table(paired_differences(runs, "test_error", baseline))),
+    ]
+    sig = signals(runs)
+    return "\n\n".join([*parts, sig] if sig else parts)
+
+
+def run_files(out: Path, runs: list[dict]) -> list[Path]:
+    """Paths (relative to ``out``) of every run's small files: logs, final results, declared artefacts."""
+    specs = method_specs(list(dict.fromkeys(r["strategy"] for r in runs)))
+    files = []
+    for r in runs:
+        spec = specs.get(r["strategy"])
+        rdir = Path(r["run_dir"])
+        for name in (*RUN_FILES, *(spec.artefacts if spec else ())):
+            path = rdir / name
+            if path.is_file() and path.name not in NEVER_COPIED:
+                files.append(path.relative_to(out))
+    return files
+
+
+def copy_results(out: Path, runs: list[dict], dest: Path) -> None:
+    """Copy the report, the galleries and every run's small files from ``out`` into ``dest``."""
+    rel = [Path(n) for n in REPORT_FILES if (out / n).is_file()]
+    rel += [g.relative_to(out) for g in sorted(out.glob("*/gallery.png"))]
+    rel += run_files(out, runs)
+    for path in rel:
+        (dest / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(out / path, dest / path)
+    if (out / "figures").is_dir():
+        shutil.copytree(out / "figures", dest / "figures", dirs_exist_ok=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run_dir")
     p.add_argument("--baseline", default=None)
-    p.add_argument("--copy", default=None, help="docs folder to copy the report into")
+    p.add_argument("--copy", default=None, help="docs folder to copy the report and the run files into")
     p.add_argument("--spa-sizes", default=None, help="SPA Table-1 layout for these sizes (run_dir: root)")
     a = p.parse_args()
     if a.spa_sizes:
         print(spa_table(Path(a.run_dir), [int(n) for n in a.spa_sizes.split(",")]))
         return
     out = Path(a.run_dir)
-    write_report(out)
-    runs = load_runs(out)
-    summary = summarize(runs, expected=config_strategies(load_config(out)))
-    print(to_markdown(_metric_table(summary, METRICS)))
-    print()
-    print(to_markdown(paired_table(paired_differences(runs, "test_error", a.baseline))))
-    sig = signals(runs)
-    if sig:
-        print()
-        print(sig)
-    if a.copy:
-        dest = Path(a.copy)
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in ("report.md", "report.html", "results.csv", "curves.csv", "summary.json", "config.json"):
-            if (out / name).is_file():
-                shutil.copy2(out / name, dest / name)
-        shutil.copytree(out / "figures", dest / "figures", dirs_exist_ok=True)
-        for gallery in out.glob("*/gallery.png"):
-            (dest / gallery.parent.name).mkdir(exist_ok=True)
-            shutil.copy2(gallery, dest / gallery.parent.name / "gallery.png")
+    runs = finished_runs(out)
+    report(out)
+    print(tables(out, runs, a.baseline))
+    if a.copy and Path(a.copy).resolve() != out.resolve():
+        copy_results(out, runs, Path(a.copy))
 
 
 def spa_table(root: Path, sizes: list[int]) -> str:
