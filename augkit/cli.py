@@ -46,7 +46,17 @@ def _bool(v: str) -> bool:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _int_or_auto(v: str) -> int | str:
+    return "auto" if v == "auto" else int(v)
+
+
+def _float_or_auto(v: str) -> float | str:
+    return "auto" if v == "auto" else float(v)
+
+
 _TYPES = {
+    "int | str": _int_or_auto,
+    "float | str": _float_or_auto,
     int: int,
     float: float,
     bool: _bool,

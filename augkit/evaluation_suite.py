@@ -5,7 +5,7 @@ reliability data), FGSM and I-FGSM error at ``fgsm_eps`` pixels on a fixed test 
 test-time augmentation (identity, horizontal flip, four 2-pixel shifted crops and
 ``tta_policy_views`` views drawn from the strategy's own transform with a fixed generator)
 reported as the error and the gain over the plain prediction, out-of-distribution AUROC
-against uniform-noise images (max-softmax score), and per-class error.
+against crops of real photographs (:mod:`augkit.data.ood`; max-softmax score), and per-class error.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from . import evaluate, sample
+from . import evaluate
+from .data.ood import OOD_NAME, photo_crops
 from .ops import geometry
 
 __all__ = ["final_metrics", "tta_views"]
@@ -54,8 +55,8 @@ def final_metrics(model, ds, strategy, cfg, history: list[dict]) -> dict[str, An
     views, names = tta_views(strategy, cfg.tta_policy_views)
     tta_probs = evaluate.tta_predict(model, x, views, batch_size=1000, device=device)
     tta_error = (tta_probs.argmax(1).cpu() != y).float().mean().item()
-    noise = sample.randint(256, (min(2000, x.shape[0]), *x.shape[1:]), g, "cpu").to(torch.uint8)
-    auroc = evaluate.ood_auroc(model, x[:2000], noise, batch_size=1000, device=device)
+    ood = photo_crops(min(2000, x.shape[0]), tuple(x.shape[1:]))
+    auroc = evaluate.ood_auroc(model, x[:2000], ood, batch_size=1000, device=device)
     train_seconds = float(sum(r["epoch_seconds"] for r in history))
     n_train = ds.train_x.shape[0] * len(history)
     return {
@@ -73,6 +74,7 @@ def final_metrics(model, ds, strategy, cfg, history: list[dict]) -> dict[str, An
         "tta_gain": acc["top1_error"] - tta_error,
         "tta_views": names,
         "ood_auroc": auroc,
+        "ood_set": OOD_NAME,
         "train_seconds": train_seconds,
         "images_per_second": n_train / max(train_seconds, 1e-9),
         "per_class_error": [float(v) for v in evaluate.per_class_error(logits, y, ds.num_classes)],

@@ -9,7 +9,8 @@ from its directory for ``augkit evaluate``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+import math
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,17 @@ from .search import run_strategy_search
 from .strategies import Strategy, build_strategy
 from .train import CHECKPOINT, SCHEDULES, OptimConfig, fit, streams
 
-__all__ = ["TRAIN_HELP", "TrainConfig", "evaluate_checkpoint", "optim_config", "prepare_data", "train_run"]
+__all__ = [
+    "TRAIN_HELP",
+    "TrainConfig",
+    "auto_epochs",
+    "budget",
+    "evaluate_checkpoint",
+    "optim_config",
+    "prepare_data",
+    "resolve",
+    "train_run",
+]
 
 
 # flag help: what each option is and its unit (the CLI adds the default)
@@ -31,13 +42,15 @@ TRAIN_HELP: dict[str, str] = {
     "dataset": "dataset name (fashion-mnist, mnist, cifar10, svhn, digits, folder:PATH)",
     "data_dir": "directory holding the dataset files (default: the standard places)",
     "subset": "training images: 0 = all, a fraction in (0, 1), or a count >= 1 (class-balanced)",
-    "val": "validation images held out of training before the subset: a fraction or a count",
+    "val": "validation images held out of training before the subset: a fraction, a count, 0 = none, "
+    "or auto = 10 %% of the training set, at most 1,000 (decides convergence; the test set decides nothing)",
     "subset_seed": "seed of the subset and validation draws (the same data for every strategy)",
     "test_subset": "test images: 0 = the whole test set, else a fraction or a count (class-balanced)",
     "model": "model architecture (small_cnn, resnet20, preact_resnet18, wrn_28_10, ...)",
     "strategy": "strategy spec: name or name:key=value,... (see the strategy list in README)",
     "seed": "run seed: the data-order, augmentation and init streams derive from it",
-    "epochs": "passes over the training set",
+    "epochs": "passes over the training set, or auto: at least 1,500 optimizer steps and 30 epochs "
+    "(at most 3,000 epochs), so small sets train long enough to converge",
     "batch_size": "images per optimizer step",
     "lr": "peak SGD learning rate",
     "momentum": "SGD momentum",
@@ -65,13 +78,13 @@ class TrainConfig:
     dataset: str = "fashion-mnist"
     data_dir: str | None = None
     subset: float = 0.0
-    val: float = 0.0
+    val: float | str = 0.0
     subset_seed: int = 0
     test_subset: float = 0.0
     model: str = "small_cnn"
     strategy: str = "standard"
     seed: int = 0
-    epochs: int = 30
+    epochs: int | str = 30
     batch_size: int = 128
     lr: float = 0.05
     momentum: float = 0.9
@@ -91,17 +104,22 @@ class TrainConfig:
     threads: int = 0
 
     def __post_init__(self) -> None:
+        if self.epochs != "auto" and (isinstance(self.epochs, bool) or not isinstance(self.epochs, int)):
+            raise ValueError(f"epochs must be a positive int or 'auto', got {self.epochs!r}")
+        if self.val != "auto" and (isinstance(self.val, bool) or not isinstance(self.val, (int, float))):
+            raise ValueError(f"val must be a count, a fraction or 'auto', got {self.val!r}")
+        auto = self.epochs == "auto"
         checks = {
-            "epochs": self.epochs >= 1,
+            "epochs": auto or self.epochs >= 1,
             "batch_size": self.batch_size >= 1,
             "lr": self.lr > 0,
             "momentum": 0 <= self.momentum < 1,
             "weight_decay": self.weight_decay >= 0,
             "label_smoothing": 0 <= self.label_smoothing < 1,
             "subset": self.subset >= 0,
-            "val": self.val >= 0,
+            "val": self.val == "auto" or self.val >= 0,
             "fgsm_eps": self.fgsm_eps >= 0,
-            "warmup_epochs": 0 <= self.warmup_epochs <= self.epochs,
+            "warmup_epochs": 0 <= self.warmup_epochs and (auto or self.warmup_epochs <= self.epochs),
         }
         for name, ok in checks.items():
             if not ok:
@@ -118,6 +136,36 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config keys {unknown}; valid keys: {sorted(known)}")
         return cls(**d)
+
+
+AUTO_MIN_STEPS, AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS = 1500, 30, 3000
+
+
+def auto_epochs(n_train: int, batch_size: int) -> int:
+    """``--epochs auto``: at least ``AUTO_MIN_STEPS`` optimizer steps and ``AUTO_MIN_EPOCHS`` epochs.
+
+    Why steps and not epochs: a small set has few steps per epoch, and what converges a model is
+    the number of updates (1,000 images x 100 epochs at batch 128 is only 700 steps, and
+    standard augmentation was still improving there).  1,500 steps took every strategy of the
+    1,000-image table to a flat validation curve (docs/RESULTS.md); large sets get 30 epochs.
+    """
+    steps = n_train // batch_size if n_train > batch_size else 1  # the loader drops a ragged batch
+    return min(AUTO_MAX_EPOCHS, max(AUTO_MIN_EPOCHS, math.ceil(AUTO_MIN_STEPS / steps)))
+
+
+def budget(cfg: TrainConfig, n_train: int) -> dict[str, int]:
+    """The run's training budget as the report states it: epochs, steps and images seen."""
+    epochs = auto_epochs(n_train, cfg.batch_size) if cfg.epochs == "auto" else int(cfg.epochs)
+    per = n_train // cfg.batch_size if n_train > cfg.batch_size else 1
+    return {"epochs": epochs, "steps_per_epoch": per, "steps": per * epochs, "batch_size": cfg.batch_size,
+            "images_seen": per * epochs * min(n_train, cfg.batch_size)}  # fmt: skip
+
+
+def resolve(cfg: TrainConfig, ds: _data.ImageDataset) -> TrainConfig:
+    """``epochs="auto"`` replaced by the epochs :func:`auto_epochs` gives for the prepared data."""
+    if cfg.epochs != "auto":
+        return cfg
+    return replace(cfg, epochs=auto_epochs(int(ds.train_x.shape[0]), cfg.batch_size))
 
 
 def optim_config(cfg: TrainConfig) -> OptimConfig:
@@ -157,6 +205,7 @@ def train_run(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     ds = dataset if dataset is not None else prepare_data(cfg)
+    cfg = resolve(cfg, ds)
     gens = streams(cfg.seed)
     model = _model(cfg, ds, gens["init"])
     strategy = build_run_strategy(cfg, ds, out, progress)

@@ -15,8 +15,8 @@ import torch
 
 from augkit.cli import main, split_strategies
 from augkit.data import available
-from augkit.strategies import STRATEGIES, build_strategy, parse_strategy
 from augkit.runs import TrainConfig, train_run
+from augkit.strategies import STRATEGIES, build_strategy, parse_strategy
 
 REAL = "fashion-mnist" if available("fashion-mnist") else "digits"
 TINY = [

@@ -18,6 +18,9 @@ from .subsets import apply_subset, balanced_subset
 __all__ = ["as_size", "prepare_data"]
 
 
+AUTO_VAL_FRACTION, AUTO_VAL_MAX = 0.1, 1000
+
+
 def as_size(v: float) -> int | float | None:
     """0 -> None; >= 1 -> an int count; (0, 1) -> the fraction itself."""
     if not v:
@@ -29,12 +32,14 @@ def prepare_data(
     dataset: str,
     data_dir: str | None = None,
     subset: float = 0.0,
-    val: float = 0.0,
+    val: float | str = 0.0,
     subset_seed: int = 0,
     test_subset: float = 0.0,
 ) -> ImageDataset:
     """Load ``dataset`` from local files and cut it as the run options say."""
     ds = load_dataset(dataset, data_dir)
+    if val == "auto":  # 10 % of the training set, at most 1,000 images; none if the data has its own
+        val = 0 if ds.val_x is not None else min(AUTO_VAL_MAX, round(AUTO_VAL_FRACTION * ds.train_x.shape[0]))
     n, v = as_size(subset), as_size(val)
     if n is not None or v is not None:
         ds = apply_subset(ds, n, v, seed=subset_seed)

@@ -29,6 +29,7 @@ from .context import MethodSpec, ReportContext, ReportFigure
 from .html import render_html
 from .markdown import render_markdown
 from .tables import write_curves_csv, write_results_csv, write_summary_json
+from .verdict import convergence, verdict_lines
 
 __all__ = ["MethodSpec", "ReportContext", "ReportFigure", "build_context", "write_report"]
 
@@ -93,6 +94,8 @@ def build_context(out_dir: str | Path, methods: Mapping[str, MethodSpec] | None 
         if gallery.is_file():
             ctx.galleries[name] = gallery
     ctx.method = _method_figures(runs, list(dirs), out, methods or {})
+    ctx.convergence = convergence(runs, (config.get("data") or {}).get("val"))
+    ctx.verdict = verdict_lines(runs, summary)
     return ctx
 
 

@@ -52,6 +52,8 @@ class ReportContext:
     dynamics: dict[str, ReportFigure] = field(default_factory=dict)  # strategy -> figure
     galleries: dict[str, Path] = field(default_factory=dict)  # strategy -> gallery.png
     method: dict[str, ReportFigure] = field(default_factory=dict)  # file name -> method-specific figure
+    convergence: dict[str, dict] = field(default_factory=dict)  # strategy -> under-training guard
+    verdict: list[str] = field(default_factory=list)  # plain sentences for the top of the report
 
     @property
     def complete_runs(self) -> list[dict]:

@@ -13,7 +13,15 @@ import json
 from html import escape
 from typing import TYPE_CHECKING
 
-from .markdown import command_text, eval_notes, facts, incomplete_banner, title
+from .markdown import (
+    command_text,
+    convergence_banner,
+    convergence_lines,
+    eval_notes,
+    facts,
+    incomplete_banner,
+    title,
+)
 from .tables import cost_table, incomplete_table, main_table, paired_table, to_html
 
 if TYPE_CHECKING:
@@ -52,15 +60,24 @@ def _figure(png: bytes, alt: str, caption: str = "") -> str:
     return f'<figure><img src="{data_uri(png)}" alt="{escape(alt)}">{cap}</figure>'
 
 
+def _md_code(text: str) -> str:
+    """Escape ``text`` and turn its `code` spans into <code> elements."""
+    parts = escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
 def render_html(ctx: ReportContext) -> str:
     """The whole report.html text."""
     t = escape(title(ctx))
     body = [f"<h1>{t}</h1>", '<dl class="facts">']
     body += [f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts(ctx)]
     body.append("</dl>")
-    banner = incomplete_banner(ctx)
-    if banner:
-        body.append(f'<p class="warn">{escape(banner)}</p>')
+    for banner in (incomplete_banner(ctx), convergence_banner(ctx)):
+        if banner:
+            body.append(f'<p class="warn">{escape(banner)}</p>')
+    body += ["<h2>Verdict</h2>", "<ul>"] + [f"<li>{_md_code(line)}</li>" for line in ctx.verdict]
+    conv = "; ".join(convergence_lines(ctx))
+    body += [f"<li>Convergence (validation split, last 20 % of training): {_md_code(conv)}</li>", "</ul>"]
     cmd = command_text(ctx)
     if cmd:
         body += ["<p>Command:</p>", f"<pre>{escape(cmd)}</pre>"]

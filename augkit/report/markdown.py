@@ -16,7 +16,16 @@ from .tables import cost_table, incomplete_table, main_table, paired_table, to_m
 if TYPE_CHECKING:
     from .context import ReportContext
 
-__all__ = ["command_text", "eval_notes", "facts", "incomplete_banner", "render_markdown", "title"]
+__all__ = [
+    "command_text",
+    "convergence_banner",
+    "convergence_lines",
+    "eval_notes",
+    "facts",
+    "incomplete_banner",
+    "render_markdown",
+    "title",
+]
 
 
 def title(ctx: ReportContext) -> str:
@@ -40,13 +49,48 @@ def facts(ctx: ReportContext) -> list[tuple[str, str]]:
     n_all = n_done + len(ctx.incomplete)
     return [
         ("Dataset", str(c.get("dataset", "?"))),
-        ("Subset", "full" if subset is None else str(subset)),
+        ("Training images", _size_text(subset, (c.get("data") or {}).get("train"))),
+        ("Validation images", _size_text(c.get("val"), (c.get("data") or {}).get("val"), none="none")),
         ("Model", str(c.get("model", "?"))),
-        ("Epochs", str(c.get("epochs", "?"))),
+        ("Budget", _budget_text(c)),
         ("Seeds", _seeds_text(c.get("seeds"))),
         ("Strategies", ", ".join(ctx.summary) or "none"),
         ("Runs complete", f"{n_done} of {n_all}"),
     ]
+
+
+def _size_text(given, count, none: str = "all") -> str:
+    """A size option as the user meant it (count, fraction or 'auto') and the count it gave."""
+    if isinstance(given, (int, float)) and not isinstance(given, bool):
+        given = none if not given else f"{given:.0%}" if given < 1 else f"{int(given):,}"
+    shown = none if given is None else str(given)
+    if isinstance(count, int) and str(count) != shown.replace(",", ""):
+        return f"{count:,} ({shown})"
+    return shown
+
+
+def _budget_text(c: dict) -> str:
+    b = c.get("budget") or {}
+    if not b:
+        return f"{c.get('epochs', '?')} epochs"
+    rule = " (chosen by --epochs auto)" if c.get("epochs") == "auto" else ""
+    return (f"{b['epochs']} epochs = {b['steps']:,} optimizer steps of {b['batch_size']} images "
+            f"= {b['images_seen']:,} images seen per run{rule}")  # fmt: skip
+
+
+def convergence_banner(ctx: ReportContext) -> str | None:
+    """The under-training warning, or None when every strategy's runs converged."""
+    bad = {s: v for s, v in ctx.convergence.items() if v["status"] != "converged"}
+    if not bad:
+        return None
+    parts = [f"{s}: {v['status']}" + (f" ({'; '.join(v['why'])})" if v["why"] else "")
+             for s, v in bad.items()]  # fmt: skip
+    return ("Warning: not every run converged — differences between these strategies may reflect the "
+            "training budget, not the methods. " + " | ".join(parts))  # fmt: skip
+
+
+def convergence_lines(ctx: ReportContext) -> list[str]:
+    return [f"`{s}`: {v['status']} ({v['runs']} runs)" for s, v in ctx.convergence.items()]
 
 
 def command_text(ctx: ReportContext) -> str | None:
@@ -92,9 +136,11 @@ def render_markdown(ctx: ReportContext) -> str:
     """The whole report.md text."""
     out = [f"# {title(ctx)}", ""]
     out += [f"- **{k}:** {v}" for k, v in facts(ctx)]
-    banner = incomplete_banner(ctx)
-    if banner:
-        out += ["", f"> **{banner}**"]
+    for banner in (incomplete_banner(ctx), convergence_banner(ctx)):
+        if banner:
+            out += ["", f"> **{banner}**"]
+    out += ["", "## Verdict", ""] + [f"- {line}" for line in ctx.verdict]
+    out += ["- Convergence (validation split, last 20 % of training): " + "; ".join(convergence_lines(ctx))]
     cmd = command_text(ctx)
     if cmd:
         out += ["", "Command:", "", "```sh", cmd, "```"]
