@@ -407,7 +407,7 @@ def test_report_figures_from_run_dir(tmp_path):
     figs = figures([{"strategy": "a", "seed": 0, "run_dir": str(tmp_path)}], "a", {}, tmp_path)
     assert [f.name for f in figs] == ["aaa_dynamics_a.png", "aaa_gallery_a.png"]
     assert all(f.png.startswith(b"\x89PNG") for f in figs)
-    assert figures([{"strategy": "b", "seed": 0, "run_dir": str(tmp_path)}], "a", tmp_path) == []
+    assert figures([{"strategy": "b", "seed": 0, "run_dir": str(tmp_path)}], "a", {}, tmp_path) == []
 
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device")

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..io import load_torch
 from ..mix.common import check_alpha, check_pair_batch, mix_targets, partners
 from ..saliency import boxes, maps
 from ..saliency.comixup import comixup
@@ -73,7 +74,7 @@ class SaliencyMixing(Strategy):
     def setup(self, ctx: Context) -> None:
         path = self.opts.get("checkpoint", "")
         if path:  # Attentive CutMix with a given (pretrained) model of the run's architecture
-            state = torch.load(path, map_location=ctx.device, weights_only=False)
+            state = load_torch(path, map_location=ctx.device)  # tensors and plain containers only
             model = copy.deepcopy(ctx.model)
             model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
             self.frozen = model.eval().requires_grad_(False)
