@@ -50,13 +50,19 @@ def _int_or_auto(v: str) -> int | str:
     return "auto" if v == "auto" else int(v)
 
 
-def _float_or_auto(v: str) -> float | str:
-    return "auto" if v == "auto" else float(v)
+def _size(v: str) -> int | float:
+    """A whole number is a count, anything else a fraction (TrainConfig refuses 1.0 and 2.5)."""
+    return int(v) if v.strip().lstrip("+").isdigit() else float(v)
+
+
+def _size_or_auto(v: str) -> int | float | str:
+    return "auto" if v == "auto" else _size(v)
 
 
 _TYPES = {
     "int | str": _int_or_auto,
-    "float | str": _float_or_auto,
+    "int | float": _size,
+    "int | float | str": _size_or_auto,
     int: int,
     float: float,
     bool: _bool,
@@ -90,12 +96,17 @@ def _load_config_file(path: str | None) -> dict[str, Any]:
     if not path:
         return {}
     text = Path(path).read_text(encoding="utf-8")
-    if path.endswith((".yaml", ".yml")):
-        import yaml
+    try:
+        if path.endswith((".yaml", ".yml")):
+            import yaml
 
-        data = yaml.safe_load(text)
-    else:
-        data = json.loads(text)
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as e:  # yaml.YAMLError / json.JSONDecodeError: one line naming the file
+        kind = "YAML" if path.endswith((".yaml", ".yml")) else "JSON"
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"--config {path} is not valid {kind}: {first}") from None
     if not isinstance(data, dict):
         raise ValueError(f"config file {path} must hold a mapping of option names to values")
     return {k.replace("-", "_"): v for k, v in data.items()}
@@ -131,16 +142,24 @@ def _cmd_compare(ns: argparse.Namespace) -> int:
 
 
 def _cmd_train(ns: argparse.Namespace) -> int:
-    from .experiment import _prepare_out
-    from .runs import train_run
+    from .rundir import check_out, prepare_out
+    from .runs import check_device, check_same_run, prepare_data, resolve, train_run
+    from .strategies import build_strategy
 
     names = [f.name for f in fields(TrainConfig)]
     cfg = TrainConfig.from_dict({**_load_config_file(ns.config), **_flags(ns, names)})
     if ns.dry_run:
         print(json.dumps(asdict(cfg), indent=1))
         return 0
-    _prepare_out(Path(ns.out), ns.resume, ns.overwrite)
-    final = train_run(cfg, ns.out, resume=ns.resume, progress=not ns.quiet)
+    build_strategy(cfg.strategy)  # every check that can fail runs before the directory is touched
+    check_device(cfg.device)
+    ds = prepare_data(cfg)
+    out = Path(ns.out)
+    check_out(out)
+    if ns.resume and (out / "config.json").is_file():
+        check_same_run(json.loads((out / "config.json").read_text()), asdict(resolve(cfg, ds)), out)
+    prepare_out(out, ns.resume, ns.overwrite)
+    final = train_run(cfg, out, resume=ns.resume, progress=not ns.quiet, dataset=ds)
     print(json.dumps({k: v for k, v in final.items() if not isinstance(v, (list, dict))}, indent=1))
     return 0
 
@@ -247,11 +266,20 @@ def main(argv: list[str] | None = None) -> int:
         "report": _cmd_report,
         "gallery": _cmd_gallery,
     }
+    from .train import TrainingDiverged
+
     try:
         return handlers[ns.command](ns)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
-        print(f"augkit {ns.command}: error: {e}", file=sys.stderr)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError) as e:
+        print(f"augkit {ns.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except TrainingDiverged as e:  # a finished command that failed: not a usage error
+        print(f"augkit {ns.command}: {_one_line(e)}", file=sys.stderr)
+        return 3
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 if __name__ == "__main__":

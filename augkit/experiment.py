@@ -13,7 +13,6 @@ interrupted one continues from its checkpoint when ``resume`` is set.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -26,17 +25,14 @@ from .data import available
 from .io import atomic_write_bytes, atomic_write_text
 from .report import MethodSpec, write_report
 from .report.collect import config_strategies, load_config, load_runs
-from .runs import TrainConfig, budget, prepare_data, train_run
+from .rundir import RunDirError, changed_keys, check_out, prepare_out
+from .runs import TrainConfig, budget, check_device, prepare_data, train_run
 from .strategies import STRATEGIES, Context, build_strategy, parse_strategy, strategy_dirname
 from .strategies.spec import load_entry
 
 __all__ = ["CompareConfig", "RunDirError", "compare", "method_specs", "quick_preset", "report"]
 
 DEFAULT_STRATEGIES = ("none", "standard", "randaugment", "trivialaugment", "autoaugment")
-
-
-class RunDirError(FileExistsError):
-    """The output directory holds a previous run and neither resume nor overwrite was asked."""
 
 
 @dataclass
@@ -55,8 +51,8 @@ class CompareConfig:
             raise ValueError(f"jobs must be a positive int, got {self.jobs!r}")
         if not self.strategies:
             raise ValueError("strategies must name at least one strategy")
-        for s in self.strategies:  # fail before any training, listing valid names
-            parse_strategy(s)
+        for s in self.strategies:  # fail before any training, naming the bad option or listing valid names
+            build_strategy(s)
         if len({strategy_dirname(s) for s in self.strategies}) != len(self.strategies):
             raise ValueError(f"strategies must be distinct, got {self.strategies}")
 
@@ -113,18 +109,6 @@ def quick_preset() -> CompareConfig:
     )
 
 
-def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
-    if out.exists() and any(out.iterdir()):
-        if overwrite:
-            shutil.rmtree(out)
-        elif not resume:
-            raise RunDirError(
-                f"output directory {out} already holds a run; pass --resume to continue it or "
-                f"--overwrite to start again"
-            )
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def _gallery(strategy_text: str, ds, path: Path, model_name: str = "small_cnn") -> None:
     """Three draws of the strategy on one image per class; model-based methods see an untrained net."""
     from .gallery import grid_png
@@ -155,8 +139,9 @@ def compare(
 ) -> Path:
     """Run every (strategy, seed) pair, write galleries and the report; return the report path."""
     out = Path(cfg.out)
-    _prepare_out(out, resume, overwrite)
-    ds = prepare_data(cfg.train)
+    check_out(out)
+    check_device(cfg.train.device)
+    ds = prepare_data(cfg.train)  # every check that can fail runs before the directory is touched
     n_train = int(ds.train_x.shape[0])
     plan = budget(cfg.train, n_train)
     n_val = 0 if ds.val_x is None else int(ds.val_x.shape[0])
@@ -169,6 +154,9 @@ def compare(
         "torch": torch.__version__,
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    if resume and (out / "config.json").is_file():
+        _check_same_compare(json.loads((out / "config.json").read_text()), meta, out)
+    prepare_out(out, resume, overwrite)
     atomic_write_text(out / "config.json", json.dumps(meta, indent=1))
     print(
         f"augkit compare: {ds!r}; {len(cfg.strategies)} strategies x {cfg.seeds} seeds, {plan['epochs']} "
@@ -191,6 +179,17 @@ def compare(
     return report(out)
 
 
+# options that do not change any result: a resumed compare may change them
+_FREE = ("out", "jobs", "threads", "data_dir", "command", "torch", "started")
+
+
+def _check_same_compare(stored: dict, meta: dict, out: Path) -> None:
+    diff = changed_keys(stored, meta, _FREE)
+    if diff:
+        shown = ", ".join(f"{k}: {stored.get(k)!r} -> {meta.get(k)!r}" for k in diff)
+        raise RunDirError(f"--resume: {out} was run with other options ({shown}); use another --out")
+
+
 def method_specs(strategies: list[str]) -> dict[str, MethodSpec]:
     """What the report needs from each strategy's declaration (figure function, artefacts)."""
     specs = {}
@@ -208,8 +207,11 @@ def method_specs(strategies: list[str]) -> dict[str, MethodSpec]:
 def report(out: str | Path) -> Path:
     """(Re)write the report of the compare run in ``out``; return the path of ``report.md``."""
     out = Path(out)
+    runs = load_runs(out)
+    if not runs:
+        raise ValueError(f"{out} holds no runs (no <strategy>/seed<k>/ directories): nothing to report")
     listed = config_strategies(load_config(out))
-    names = list(dict.fromkeys([*listed, *(r["strategy"] for r in load_runs(out))]))
+    names = list(dict.fromkeys([*listed, *(r["strategy"] for r in runs)]))
     paths = write_report(out, method_specs(names))
     return Path(paths["report.md"])
 

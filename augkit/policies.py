@@ -22,15 +22,37 @@ override them and falls back to the former defaults (128, "nearest") for files w
 
 Every image of a batch draws its own sub-policy / ops / magnitudes; the batch is executed
 by looping over *ops present* (at most a few dozen groups), never over images.
+
+Input limits (every count that sizes memory or time is bounded, so a typo such as
+``num_ops: 1e9`` fails at once instead of allocating ~100 GB or running for hours):
+
+- ``MAX_NUM_OPS = 16`` ops per image for RandAugment: the paper's grid searches N in 1..3
+  (Cubuk et al. 2020, section 4 / Figure 2), torchvision and timm default to 2; 16 is five times
+  the largest published N and still one pass of at most 16 kernels per batch.
+- ``MAX_LEVELS = 1024`` TrivialAugment levels: the paper uses 31; finer steps than 1/1023 are
+  below the 8-bit resolution of every op.
+- ``MAX_SUB_POLICIES = 4096`` sub-policies and ``MAX_STAGES = 16`` ops per sub-policy: the
+  published tables have 25 two-op sub-policies, merged Fast AutoAugment folds a few hundred.
+- JSON documents: at most ``MAX_JSON_DEPTH = 32`` levels of nesting (a policy needs 4) and
+  ``MAX_POLICY_FILE_BYTES = 32 MiB`` per file (4096 x 16 stages as ``save_policy`` writes them
+  are about 4 MB).
+- Counts must be real ``int`` (not ``bool``, not ``2.7``, not ``"2"``); in JSON documents an
+  integral float such as ``2.0`` is accepted, because JSON has one number type and writers other
+  than Python may emit it.  Probabilities and magnitudes must be finite real numbers (not
+  ``bool``, not strings); ``magnitude_std`` may be ``inf`` (its documented meaning).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import numbers
+import os
 import re
+import reprlib
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -46,6 +68,7 @@ __all__ = [
     "TrivialAugment",
     "from_spec",
     "load_policy",
+    "read_policy_json",
     "run_stages",
     "save_policy",
 ]
@@ -53,24 +76,97 @@ __all__ = [
 _INTERP = ("nearest", "bilinear")
 
 
+MAX_NUM_OPS = 16
+MAX_LEVELS = 1024
+MAX_SUB_POLICIES = 4096
+MAX_STAGES = 16
+MAX_JSON_DEPTH = 32
+MAX_POLICY_FILE_BYTES = 32 << 20
+
+
+def _show(v: object) -> str:
+    """A short repr that cannot itself fail (deep nesting, 10**5000)."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
+        return f"an int of {v.bit_length()} bits"
+    try:
+        return reprlib.repr(v)
+    except Exception:  # a user object whose repr raises
+        return f"<{type(v).__name__}>"
+
+
+def _is_real(v: object) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
+def _check_int(v: object, name: str, lo: int, hi: int) -> int:
+    """A real int (not bool, not float, not str) in [lo, hi]."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int in [{lo}, {hi}], got {_show(v)} ({type(v).__name__})")
+    if not lo <= int(v) <= hi:
+        raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {_show(v)}")
+    return int(v)
+
+
+def _check_real(v: object, name: str, lo: float, hi: float, allow_inf: bool = False) -> float:
+    """A finite real number (not bool, not str) in [lo, hi]; ``inf`` only with ``allow_inf``."""
+    if not _is_real(v):
+        raise TypeError(f"{name} must be a number in [{lo:g}, {hi:g}], got {_show(v)} ({type(v).__name__})")
+    f = float(v)
+    if math.isnan(f) or (math.isinf(f) and not allow_inf) or not lo <= f <= hi:
+        kind = "a number (not NaN)" if allow_inf else "a finite number"
+        raise ValueError(f"{name} must be {kind} in [{lo:g}, {hi:g}], got {_show(v)}")
+    return f
+
+
+def _check_choice(v: object, name: str, choices: Sequence[str]) -> str:
+    if not isinstance(v, str) or v not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {_show(v)}")
+    return v
+
+
 def _check_fill(fill: object) -> float | tuple[float, ...]:
-    if isinstance(fill, (int, float)) and not isinstance(fill, bool) and 0 <= fill <= 255:
+    if _is_real(fill) and 0 <= fill <= 255:
         return float(fill)
-    if (
-        isinstance(fill, (tuple, list))
-        and fill
-        and all(isinstance(f, (int, float)) and 0 <= f <= 255 for f in fill)
-    ):
+    if isinstance(fill, (tuple, list)) and fill and all(_is_real(f) and 0 <= f <= 255 for f in fill):
         return tuple(float(f) for f in fill)
     raise ValueError(
-        f"fill must be a number or per-channel sequence on the 8-bit scale [0, 255], got {fill!r}"
+        f"fill must be a number or a per-channel sequence on the 8-bit scale [0, 255], got {_show(fill)}"
     )
 
 
 def _check_interp(interpolation: str) -> str:
-    if interpolation not in _INTERP:
-        raise ValueError(f"interpolation must be one of {_INTERP}, got {interpolation!r}")
-    return interpolation
+    return _check_choice(interpolation, "interpolation", _INTERP)
+
+
+def _check_table(sub_policies: object) -> list[list[tuple[str, float, float]]]:
+    """Validate a sub-policy table: a list of lists of ``(op, probability, magnitude)``."""
+    stage_form = "(op, probability, magnitude) stages"
+    if not isinstance(sub_policies, (list, tuple)):
+        raise TypeError(
+            f"sub_policies must be a list of sub-policies (lists of {stage_form}), got {_show(sub_policies)}"
+        )
+    if not 1 <= len(sub_policies) <= MAX_SUB_POLICIES:
+        raise ValueError(
+            f"sub_policies must hold 1 to {MAX_SUB_POLICIES} sub-policies, got {len(sub_policies)}"
+        )
+    table = []
+    for i, sp in enumerate(sub_policies):
+        if not isinstance(sp, (list, tuple)):
+            raise TypeError(f"sub_policies[{i}] must be a list of {stage_form}, got {_show(sp)}")
+        if len(sp) > MAX_STAGES:
+            raise ValueError(f"sub_policies[{i}] must hold at most {MAX_STAGES} stages, got {len(sp)}")
+        row = []
+        for j, stage in enumerate(sp):
+            where = f"sub_policies[{i}][{j}]"
+            if not isinstance(stage, (list, tuple)) or len(stage) != 3:
+                raise ValueError(f"{where} must be (op, probability, magnitude), got {_show(stage)}")
+            op, p, m = stage
+            if not isinstance(op, str) or op not in OPS:
+                raise ValueError(f"{where} op {_show(op)} is unknown; valid ops: {', '.join(sorted(OPS))}")
+            p = _check_real(p, f"{where} probability", 0, 1)
+            row.append((op, p, _check_real(m, f"{where} magnitude", 0, 1)))
+        table.append(row)
+    return table
 
 
 # Per-image auxiliary inputs an op may ask for (OpSpec.aux), resolved from the params.
@@ -178,30 +274,12 @@ class Policy(_PolicyModule):
         name: str | None = None,
     ) -> None:
         super().__init__(fill, interpolation, seed)
-        if not sub_policies:
-            raise ValueError("sub_policies must hold at least one sub-policy, got an empty sequence")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a string or None, got {_show(name)}")
+        table = _check_table(sub_policies)
         names: list[str] = []
-        table = []
-        for i, sp in enumerate(sub_policies):
-            row = []
-            for stage in sp:
-                if len(stage) != 3:
-                    raise ValueError(
-                        f"sub_policies[{i}] stage {stage!r} must be (op, probability, magnitude)"
-                    )
-                op, p, m = stage
-                if op not in OPS:
-                    raise ValueError(
-                        f"sub_policies[{i}] op {op!r} is unknown; valid: {', '.join(sorted(OPS))}"
-                    )
-                if not 0.0 <= float(p) <= 1.0 or not 0.0 <= float(m) <= 1.0:
-                    raise ValueError(
-                        f"sub_policies[{i}] stage {stage!r}: probability and magnitude must be in [0, 1]"
-                    )
-                if op not in names:
-                    names.append(op)
-                row.append((op, float(p), float(m)))
-            table.append(row)
+        for row in table:
+            names.extend(op for op, _, _ in row if op not in names)
         self.op_names = tuple(names)
         self.sub_policies = [list(r) for r in table]
         self.name = name
@@ -243,10 +321,8 @@ class AutoAugment(Policy):
         interpolation: str = "nearest",
         seed: int = 0,
     ) -> None:
-        if policy not in AUTOAUGMENT_POLICIES:
-            raise ValueError(f"policy must be one of {sorted(AUTOAUGMENT_POLICIES)}, got {policy!r}")
-        if ops not in ("paper", "code"):
-            raise ValueError(f"ops must be 'paper' or 'code', got {ops!r}")
+        _check_choice(policy, "policy", tuple(AUTOAUGMENT_POLICIES))
+        _check_choice(ops, "ops", ("paper", "code"))
         alias = CODE_ALIASES if ops == "code" else {}
         table = [
             [(alias.get(o, o), p, 0.0 if lvl is None else lvl / 10) for o, p, lvl in sp]
@@ -278,13 +354,10 @@ class RandAugment(_PolicyModule):
         seed: int = 0,
     ) -> None:
         super().__init__(fill, interpolation, seed)
-        if not isinstance(num_ops, int) or isinstance(num_ops, bool) or num_ops < 0:
-            raise ValueError(f"num_ops must be a non-negative int, got {num_ops!r}")
-        if not isinstance(magnitude, (int, float)) or not 0 <= magnitude <= 10:
-            raise ValueError(f"magnitude must be a number in [0, 10] (the paper's scale), got {magnitude!r}")
-        if not isinstance(magnitude_std, (int, float)) or not magnitude_std >= 0:
-            raise ValueError(f"magnitude_std must be >= 0 (inf = uniform in [0, M]), got {magnitude_std!r}")
-        self.num_ops, self.magnitude, self.magnitude_std = num_ops, float(magnitude), float(magnitude_std)
+        self.num_ops = _check_int(num_ops, "num_ops", 0, MAX_NUM_OPS)
+        self.magnitude = _check_real(magnitude, "magnitude (the paper's 0-10 scale)", 0, 10)
+        # inf = uniform in [0, M] (timm's convention)
+        self.magnitude_std = _check_real(magnitude_std, "magnitude_std", 0, math.inf, allow_inf=True)
 
     def sample_batch(self, x: Tensor, generator: torch.Generator) -> PolicyParams:
         b, n, dev = x.shape[0], self.num_ops, x.device
@@ -333,11 +406,8 @@ class TrivialAugment(_PolicyModule):
         translate: str = "absolute",
     ) -> None:
         super().__init__(fill, interpolation, seed)
-        if not isinstance(num_levels, int) or num_levels < 2:
-            raise ValueError(f"num_levels must be an int >= 2, got {num_levels!r}")
-        if translate not in _TA_TRANSLATE:
-            raise ValueError(f"translate must be one of {sorted(_TA_TRANSLATE)}, got {translate!r}")
-        self.num_levels, self.translate = num_levels, translate
+        self.num_levels = _check_int(num_levels, "num_levels", 2, MAX_LEVELS)
+        self.translate = _check_choice(translate, "translate", tuple(_TA_TRANSLATE))
         self.op_names = _TA_TRANSLATE[translate]
 
     def sample_batch(self, x: Tensor, generator: torch.Generator) -> PolicyParams:
@@ -376,6 +446,15 @@ def _num(v: float) -> str:
 # --- spec strings and JSON -----------------------------------------------------------------
 
 _NUM = r"(\d+(?:\.\d+)?|inf)"
+
+
+def _spec_int(text: str, name: str) -> int:
+    """A spec's digit run as an int; more than 18 digits is out of every range (and of int())."""
+    if len(text) > 18:
+        raise ValueError(f"{name} in the spec has {len(text)} digits, far out of range")
+    return int(text)
+
+
 _SPECS: tuple[tuple[str, Callable[[re.Match, dict], _PolicyModule]], ...] = (
     (
         r"aa-(cifar10|svhn|imagenet)(-code)?",
@@ -383,26 +462,47 @@ _SPECS: tuple[tuple[str, Callable[[re.Match, dict], _PolicyModule]], ...] = (
     ),
     (
         rf"rand-n(\d+)-m{_NUM}(?:-mstd{_NUM})?",
-        lambda m, kw: RandAugment(int(m[1]), float(m[2]), float(m[3]) if m[3] else 0.0, **kw),
+        lambda m, kw: RandAugment(
+            _spec_int(m[1], "num_ops"), float(m[2]), float(m[3]) if m[3] else 0.0, **kw
+        ),
     ),
     (
         r"trivial(?:-l(\d+))?(-rel)?",
         lambda m, kw: TrivialAugment(
-            int(m[1]) if m[1] else 31, **kw, translate="relative" if m[2] else "absolute"
+            _spec_int(m[1], "num_levels") if m[1] else 31,
+            **kw,
+            translate="relative" if m[2] else "absolute",
         ),
     ),
-    (r"policy:(.+)", lambda m, kw: Policy([[tuple(t) for t in sp] for sp in _loads(m[1])], **kw)),
+    (r"policy:(.+)", lambda m, kw: Policy(_parse_json(m[1], "spec 'policy:<json>'"), **kw)),
 )
 SPEC_FORMS = (
     "aa-{cifar10,svhn,imagenet}[-code], rand-n<N>-m<M>[-mstd<S>], trivial[-l<L>][-rel], policy:<json>"
 )
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
-def _loads(text: str):
+
+def _json_depth(text: str) -> int:
+    """Deepest bracket nesting of a JSON text (strings blanked out), without recursion."""
+    codes = np.frombuffer(_JSON_STRING.sub('""', text).encode("utf-8", "replace"), dtype=np.uint8)
+    step = np.isin(codes, (91, 123)).astype(np.int64) - np.isin(codes, (93, 125))  # [{ minus ]}
+    return int(np.cumsum(step).max(initial=0))
+
+
+def _parse_json(text: str, where: str) -> object:
+    """``json.loads`` with nesting bounded first: the C decoder recurses once per level."""
+    depth = _json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(
+            f"{where} is too deeply nested: {depth} levels, at most {MAX_JSON_DEPTH} (a policy needs 4)"
+        )
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"spec 'policy:<json>' holds invalid JSON: {e}") from None
+        raise ValueError(f"{where} is not JSON: {e}") from None
+    except RecursionError:  # not reachable with the bound above; kept as a last guard
+        raise ValueError(f"{where} is too deeply nested") from None
 
 
 def from_spec(spec: str, **kwargs) -> _PolicyModule:
@@ -410,24 +510,32 @@ def from_spec(spec: str, **kwargs) -> _PolicyModule:
     if not isinstance(spec, str):
         raise TypeError(f"spec must be a string, got {type(spec).__name__}")
     for pattern, build in _SPECS:
-        m = re.fullmatch(pattern, spec.strip())
+        m = re.fullmatch(pattern, spec.strip(), flags=re.DOTALL)
         if m:
             return build(m, kwargs)
-    raise ValueError(f"spec {spec!r} is not a valid policy spec; accepted forms: {SPEC_FORMS}")
+    raise ValueError(f"spec {_show(spec)} is not a valid policy spec; accepted forms: {SPEC_FORMS}")
 
 
-_JSON_TYPES: dict[str, Callable[[dict, dict], _PolicyModule]] = {
-    "autoaugment": lambda d, kw: AutoAugment(d["policy"], d.get("ops", "paper"), **kw),
-    "randaugment": lambda d, kw: RandAugment(
-        int(d["num_ops"]), d["magnitude"], d.get("magnitude_std", 0.0), **kw
+# type -> (required keys, optional keys with defaults, builder(values, fill/interp kwargs)).
+_JSON_TYPES: dict[str, tuple[tuple[str, ...], dict, Callable[[dict, dict], _PolicyModule]]] = {
+    "autoaugment": (("policy",), {"ops": "paper"}, lambda d, kw: AutoAugment(d["policy"], d["ops"], **kw)),
+    "randaugment": (
+        ("num_ops", "magnitude"),
+        {"magnitude_std": 0.0},
+        lambda d, kw: RandAugment(d["num_ops"], d["magnitude"], d["magnitude_std"], **kw),
     ),
-    "trivialaugment": lambda d, kw: TrivialAugment(
-        int(d.get("num_levels", 31)), **kw, translate=d.get("translate", "absolute")
+    "trivialaugment": (
+        (),
+        {"num_levels": 31, "translate": "absolute"},
+        lambda d, kw: TrivialAugment(d["num_levels"], **kw, translate=d["translate"]),
     ),
-    "policy": lambda d, kw: Policy(
-        [[tuple(t) for t in sp] for sp in d["sub_policies"]], name=d.get("name"), **kw
+    "policy": (
+        ("sub_policies",),
+        {"name": None},
+        lambda d, kw: Policy(d["sub_policies"], name=d["name"], **kw),
     ),
 }
+_JSON_INTS = ("num_ops", "num_levels")  # JSON has one number type: 2.0 is read as 2
 # What files written before ``fill``/``interpolation`` were serialised meant (the defaults then).
 _LEGACY = {"fill": 128.0, "interpolation": "nearest"}
 
@@ -439,14 +547,56 @@ def policy_from_json(
 
     ``fill`` / ``interpolation``: an explicit argument wins (a caller such as a strategy option
     overrides the file), else the stored value, else the legacy default (128, "nearest") so files
-    saved before these keys existed load as they did.
+    saved before these keys existed load as they did.  Errors name the type and the field.
     """
-    kind = data.get("type") if isinstance(data, dict) else None
-    if kind not in _JSON_TYPES:
-        raise ValueError(f"policy JSON 'type' must be one of {sorted(_JSON_TYPES)}, got {kind!r}")
+    if not isinstance(data, dict):
+        raise TypeError(f"policy JSON must be an object (dict) with a 'type' key, got {_show(data)}")
+    kind = data.get("type")
+    if not isinstance(kind, str) or kind not in _JSON_TYPES:
+        raise ValueError(f"policy JSON 'type' must be one of {sorted(_JSON_TYPES)}, got {_show(kind)}")
+    required, optional, build = _JSON_TYPES[kind]
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise ValueError(
+            f"policy JSON of type {kind!r} is missing key {missing[0]!r}; "
+            f"required keys: {', '.join(required)}; optional: {', '.join(optional)}"
+        )
+    values = {**optional, **{k: data[k] for k in (*required, *optional) if k in data}}
+    for k in _JSON_INTS:
+        v = values.get(k)
+        if isinstance(v, float) and v.is_integer():
+            values[k] = int(v)
     given = {"fill": fill, "interpolation": interpolation}
     kw = {k: given[k] if given[k] is not None else data.get(k, d) for k, d in _LEGACY.items()}
-    return _JSON_TYPES[kind](data, kw)
+    try:
+        return build(values, kw)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"policy JSON of type {kind!r}: {e}") from None
+
+
+def read_policy_json(path: str | os.PathLike) -> object:
+    """The parsed JSON of a policy file, with errors naming the file.
+
+    Refuses files over ``MAX_POLICY_FILE_BYTES``, text that is not UTF-8 or not JSON, and
+    documents nested deeper than ``MAX_JSON_DEPTH``.  The strategy ``policy:file=PATH`` should
+    read its file through this function.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {_show(path)}")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_POLICY_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"policy file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"policy file {path} is a directory, not a JSON file") from None
+    if len(raw) > MAX_POLICY_FILE_BYTES:
+        raise ValueError(f"policy file {path} is larger than {MAX_POLICY_FILE_BYTES} bytes; not a policy")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"policy file {path} is not JSON (not UTF-8 text: {e})") from None
+    return _parse_json(text, f"policy file {path}")
 
 
 def save_policy(policy: _PolicyModule, path: str) -> None:
@@ -460,5 +610,8 @@ def load_policy(
     path: str, fill: float | Sequence[float] | None = None, interpolation: str | None = None
 ) -> _PolicyModule:
     """Read a policy written by ``save_policy``; ``fill``/``interpolation`` as ``policy_from_json``."""
-    with open(path, encoding="utf-8") as f:
-        return policy_from_json(json.load(f), fill=fill, interpolation=interpolation)
+    data = read_policy_json(path)
+    try:
+        return policy_from_json(data, fill=fill, interpolation=interpolation)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"policy file {path}: {e}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from . import data as _data
 from .evaluation_suite import final_metrics
 from .io import atomic_write_text, load_torch
 from .models import build_model
+from .rundir import RunDirError, changed_keys
 from .search import run_strategy_search
 from .strategies import Strategy, build_strategy
 from .train import CHECKPOINT, SCHEDULES, OptimConfig, fit, streams
@@ -71,16 +73,75 @@ TRAIN_HELP: dict[str, str] = {
 }
 
 
+def _size(v: Any) -> bool:
+    """0, a count (int, or an integral float >= 2 from older configs) or a fraction in (0, 1)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return False
+    return v == 0 or (isinstance(v, int) and v >= 1) or 0 < v < 1 or (v >= 2 and float(v).is_integer())
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+_TYPE_OK = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": _num,
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "str | None": lambda v: v is None or isinstance(v, str),
+    "epochs": lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+    "size": _size,
+    "size_or_auto": lambda v: v == "auto" or _size(v),
+}
+_SIZE_TEXT = "0, a count (a whole number such as 1000) or a fraction in (0, 1) such as 0.1"
+_TYPE_TEXT = {
+    "int": "an int",
+    "float": "a finite number",
+    "bool": "true or false",
+    "str": "a string",
+    "str | None": "a string",
+    "epochs": "a positive int or 'auto'",
+    "size": _SIZE_TEXT,
+    "size_or_auto": _SIZE_TEXT + ", or 'auto'",
+}
+_KIND = {"epochs": "epochs", "subset": "size", "test_subset": "size", "val": "size_or_auto"}
+_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "batch_size": (lambda c: c.batch_size >= 1, ">= 1"),
+    "lr": (lambda c: c.lr > 0, "> 0"),
+    "momentum": (lambda c: 0 <= c.momentum < 1, "in [0, 1)"),
+    "weight_decay": (lambda c: c.weight_decay >= 0, ">= 0"),
+    "label_smoothing": (lambda c: 0 <= c.label_smoothing < 1, "in [0, 1)"),
+    "warmup_epochs": (lambda c: c.warmup_epochs >= 0 and (c.epochs == "auto" or c.warmup_epochs <= c.epochs),
+                      ">= 0 and at most epochs"),  # fmt: skip
+    "eval_every": (lambda c: c.eval_every >= 0, ">= 0"),
+    "fgsm_eps": (lambda c: c.fgsm_eps >= 0, ">= 0 (pixels on the 0-255 scale)"),
+    "ifgsm_steps": (lambda c: c.ifgsm_steps >= 1, ">= 1"),
+    "adv_images": (lambda c: c.adv_images >= 1, ">= 1 (test images attacked)"),
+    "tta_policy_views": (lambda c: c.tta_policy_views >= 0, ">= 0"),
+    "threads": (lambda c: c.threads >= 0, ">= 0 (0 = torch's default)"),
+    "schedule": (lambda c: c.schedule in SCHEDULES, f"one of {sorted(SCHEDULES)}"),
+    "device": (lambda c: c.device in ("cpu", "cuda") or c.device.startswith("cuda:"), "cpu, cuda or cuda:N"),
+    "strategy": (lambda c: 0 < len(c.strategy) <= 1000, "a strategy spec of 1 to 1,000 characters"),
+}
+
+
+def check_device(device: str) -> None:
+    """Refuse a CUDA device on a machine without one, before any work (``--device``)."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+
+
 @dataclass
 class TrainConfig:
     """Every option of one run; ``augkit train`` maps its flags one to one onto these fields."""
 
     dataset: str = "fashion-mnist"
     data_dir: str | None = None
-    subset: float = 0.0
-    val: float | str = 0.0
+    subset: int | float = 0.0
+    val: int | float | str = 0.0
     subset_seed: int = 0
-    test_subset: float = 0.0
+    test_subset: int | float = 0.0
     model: str = "small_cnn"
     strategy: str = "standard"
     seed: int = 0
@@ -104,30 +165,14 @@ class TrainConfig:
     threads: int = 0
 
     def __post_init__(self) -> None:
-        if self.epochs != "auto" and (isinstance(self.epochs, bool) or not isinstance(self.epochs, int)):
-            raise ValueError(f"epochs must be a positive int or 'auto', got {self.epochs!r}")
-        if self.val != "auto" and (isinstance(self.val, bool) or not isinstance(self.val, (int, float))):
-            raise ValueError(f"val must be a count, a fraction or 'auto', got {self.val!r}")
-        auto = self.epochs == "auto"
-        checks = {
-            "epochs": auto or self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
-            "lr": self.lr > 0,
-            "momentum": 0 <= self.momentum < 1,
-            "weight_decay": self.weight_decay >= 0,
-            "label_smoothing": 0 <= self.label_smoothing < 1,
-            "subset": self.subset >= 0,
-            "val": self.val == "auto" or self.val >= 0,
-            "fgsm_eps": self.fgsm_eps >= 0,
-            "warmup_epochs": 0 <= self.warmup_epochs and (auto or self.warmup_epochs <= self.epochs),
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"{name} has an invalid value {getattr(self, name)!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {self.schedule!r}")
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = _KIND[f.name] if f.name in _KIND else str(f.type)
+            if not _TYPE_OK[kind](value):
+                raise ValueError(f"{f.name} must be {_TYPE_TEXT[kind]}, got {value!r}")
+        for name, (ok, expected) in _RANGES.items():
+            if not ok(self):
+                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -191,6 +236,19 @@ def build_run_strategy(cfg: TrainConfig, ds: _data.ImageDataset, out: Path, prog
     return strategy
 
 
+# options a resumed run may change: they alter no trained weight (threads: the same bits on CPU,
+# tested; data_dir: where the same files live; the rest only set the final evaluation battery)
+RESUME_FREE = ("threads", "data_dir", "fgsm_eps", "ifgsm_steps", "adv_images", "tta_policy_views")
+
+
+def check_same_run(stored: dict[str, Any], requested: dict[str, Any], out: Path) -> None:
+    """Refuse to resume ``out`` under options that change results, naming every such key."""
+    diff = changed_keys(stored, requested, RESUME_FREE)
+    if diff:
+        shown = ", ".join(f"{k}: {stored.get(k)!r} -> {requested.get(k)!r}" for k in diff)
+        raise RunDirError(f"--resume: {out} was trained with other options ({shown}); use another --out")
+
+
 def train_run(
     cfg: TrainConfig,
     out_dir: str | Path,
@@ -201,11 +259,14 @@ def train_run(
 ) -> dict[str, Any]:
     """Train one strategy with one seed; write config, metrics, checkpoint and final metrics."""
     out = Path(out_dir)
+    check_device(cfg.device)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     ds = dataset if dataset is not None else prepare_data(cfg)
     cfg = resolve(cfg, ds)
+    if resume and (out / "config.json").is_file():  # before anything is written
+        check_same_run(json.loads((out / "config.json").read_text()), asdict(cfg), out)
     gens = streams(cfg.seed)
     model = _model(cfg, ds, gens["init"])
     strategy = build_run_strategy(cfg, ds, out, progress)

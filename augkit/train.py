@@ -49,11 +49,17 @@ __all__ = [
 ]
 
 CHECKPOINT = "checkpoint.pt"
+EXPLODE = 100.0  # a loss this many times the run's first loss is divergence, not training
 TRAIN_EVAL_IMAGES = 2000  # training error is measured on this many (un-augmented) training images
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss or a weight became non-finite, or the loss exploded; the last good checkpoint is kept.
+
+    Checked at every step (the loss: non-finite, or above ``EXPLODE`` times the run's first loss)
+    and before every checkpoint (every parameter and buffer finite, BatchNorm statistics included),
+    so a checkpoint on disk never holds a non-finite tensor.
+    """
 
 
 # learning-rate multipliers as functions of progress t in [0, 1] (after warm-up)
@@ -174,10 +180,13 @@ def train_epoch(
     ctx: Context,
     cfg: OptimConfig,
     bar: Callable = iter,
+    limit: float = math.inf,
 ) -> dict[str, float]:
-    """One pass over ``loader``: strategy batch -> loss -> step; returns the epoch's numbers."""
+    """One pass over ``loader``: strategy batch -> loss -> step; returns the epoch's numbers.
+
+    ``limit``: a loss above it raises :class:`TrainingDiverged` (see ``EXPLODE``)."""
     model.train()
-    t0, n_seen, loss_sum, extra = time.perf_counter(), 0, 0.0, {}
+    t0, n_seen, loss_sum, extra, first = time.perf_counter(), 0, 0.0, {}, None
     autocast = _autocast(cfg, ctx.device)
     for xb, yb in bar(loader):
         batch = strategy.make_batch(xb, yb, ctx)
@@ -185,10 +194,13 @@ def train_epoch(
             batch.x = batch.x.contiguous(memory_format=torch.channels_last)
         with autocast:
             loss = strategy.loss(model, batch, ctx)
-        if not torch.isfinite(loss):
+        value = loss.item()
+        first = value if first is None else first
+        if not math.isfinite(value) or value > limit:
+            what = f"became {value}" if not math.isfinite(value) else f"exploded to {value:.3g}"
             raise TrainingDiverged(
-                f"loss became {loss.item()} at epoch {ctx.epoch + 1}, step {ctx.step}; "
-                f"the last good checkpoint is kept; try a lower --lr"
+                f"training diverged: the loss {what} at epoch {ctx.epoch + 1}, step {ctx.step}; "
+                f"try a lower --lr"
             )
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -197,16 +209,26 @@ def train_epoch(
         ctx.step += 1
         n = yb.shape[0]
         n_seen += n
-        loss_sum += loss.item() * n
-        extra.update(strategy.on_step_end(ctx, {"loss": loss.item()}))
+        loss_sum += value * n
+        extra.update(strategy.on_step_end(ctx, {"loss": value}))
     seconds = time.perf_counter() - t0
     return {
         "train_loss": loss_sum / max(n_seen, 1),
         "lr": sched.get_last_lr()[0],
         "epoch_seconds": seconds,
         "images_per_second": n_seen / max(seconds, 1e-9),
+        "first_loss": first,
         **extra,
     }
+
+
+def check_finite(model: nn.Module, epoch: int) -> None:
+    """Raise :class:`TrainingDiverged` if any parameter or buffer is NaN or infinite."""
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise TrainingDiverged(
+                f"training diverged: {name} became non-finite in epoch {epoch}; try a lower --lr"
+            )
 
 
 def save_checkpoint(
@@ -235,6 +257,7 @@ def load_checkpoint(
 def _record(epoch: int, numbers: dict, errors: dict, splits: list[str]) -> dict:
     # key order of metrics.jsonl: epoch, train numbers, evaluations (None between them), hook extras
     core = ("train_loss", "lr", "epoch_seconds", "images_per_second")
+    numbers = {k: v for k, v in numbers.items() if k != "first_loss"}
     pending = {f"{s}_error": None for s in splits if s != "train"}
     rec = {"epoch": epoch, **{k: numbers[k] for k in core}, **pending, **errors}
     rec.update({k: v for k, v in numbers.items() if k not in core})
@@ -281,24 +304,32 @@ def fit(
     sets = dict(eval_sets(data) if evals is None else evals)
     sets["train"] = (data.train_x[:TRAIN_EVAL_IMAGES], data.train_y[:TRAIN_EVAL_IMAGES])
     parts = {"model": model, "optimizer": opt, "scheduler": sched, "loader": loader, "strategy": strategy}
-    ckpt, history = out / CHECKPOINT, []
+    ckpt, history, first_loss = out / CHECKPOINT, [], None
     if resume and ckpt.exists():
         st = load_checkpoint(ckpt, parts, gens, device)
         history, ctx.step = st["history"], st["step"]
+        first_loss = st.get("first_loss", first_loss)
     eval_every = optim.eval_every or max(1, optim.epochs // 10)
     for epoch in range(len(history), optim.epochs):
         ctx.epoch = epoch
         strategy.on_epoch_start(ctx)
         desc = f"{label} ep {epoch + 1}/{optim.epochs}"
         bar = lambda it, d=desc: tqdm(it, desc=d, leave=False, disable=not progress)  # noqa: E731
-        numbers = train_epoch(model, loader, strategy, opt, sched, ctx, optim, bar)
-        last = epoch + 1 == optim.epochs
-        errors = evaluate_errors(model, sets, device) if (epoch + 1) % eval_every == 0 or last else {}
-        record = _record(epoch + 1, numbers, errors, list(sets))
-        record.update(strategy.on_epoch_end(ctx))
+        limit = EXPLODE * first_loss if first_loss else math.inf
+        try:
+            numbers = train_epoch(model, loader, strategy, opt, sched, ctx, optim, bar, limit)
+            first_loss = first_loss or numbers["first_loss"]
+            last = epoch + 1 == optim.epochs
+            errors = evaluate_errors(model, sets, device) if (epoch + 1) % eval_every == 0 or last else {}
+            record = _record(epoch + 1, numbers, errors, list(sets))
+            record.update(strategy.on_epoch_end(ctx))
+            check_finite(model, epoch + 1)  # nothing non-finite ever reaches a checkpoint
+        except TrainingDiverged as e:
+            kept = f"kept the last good checkpoint, {ckpt}" if ckpt.exists() else "no checkpoint was written"
+            raise TrainingDiverged(f"{e} ({kept})") from None
         history.append(record)
         atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-        save_checkpoint(ckpt, parts, gens, {"history": history, "step": ctx.step})
+        save_checkpoint(ckpt, parts, gens, {"history": history, "step": ctx.step, "first_loss": first_loss})
         if progress:
             tqdm.write(_progress_line(label, record, optim.epochs))
     return history

@@ -8,6 +8,7 @@ Fashion-MNIST/MNIST/digits; the papers' gray 128 is one option away.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -169,7 +170,13 @@ def build_strategy(text: str) -> Strategy:
     return spec.build(opts, build_strategy, STRATEGIES) if spec.composite else spec.build(opts)
 
 
+MAX_DIRNAME = 120  # well under the 255 bytes most file systems allow for one name
+
+
 def strategy_dirname(text: str) -> str:
-    """A filesystem-safe directory name for a strategy string."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in text.strip())
-    return safe or "strategy"
+    """A filesystem-safe directory name for a strategy string (long ones end in a digest of the text)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in text.strip()) or "strategy"
+    if len(safe) <= MAX_DIRNAME:
+        return safe
+    digest = hashlib.sha256(text.strip().encode("utf-8")).hexdigest()[:16]
+    return f"{safe[: MAX_DIRNAME - 17]}-{digest}"
