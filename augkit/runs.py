@@ -132,6 +132,9 @@ def check_device(device: str) -> None:
         raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
 
 
+_LOOP = OptimConfig()
+
+
 @dataclass
 class TrainConfig:
     """Every option of one run; ``augkit train`` maps its flags one to one onto these fields."""
@@ -145,19 +148,20 @@ class TrainConfig:
     model: str = "small_cnn"
     strategy: str = "standard"
     seed: int = 0
-    epochs: int | str = 30
-    batch_size: int = 128
-    lr: float = 0.05
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    schedule: str = "cosine"
-    warmup_epochs: float = 0.0
-    label_smoothing: float = 0.0
-    device: str = "cpu"
-    amp: bool = False
-    channels_last: bool = False
-    eval_every: int = 0
+    # the loop's options: defaults come from OptimConfig, the one place they are set
+    epochs: int | str = _LOOP.epochs
+    batch_size: int = _LOOP.batch_size
+    lr: float = _LOOP.lr
+    momentum: float = _LOOP.momentum
+    nesterov: bool = _LOOP.nesterov
+    weight_decay: float = _LOOP.weight_decay
+    schedule: str = _LOOP.schedule
+    warmup_epochs: float = _LOOP.warmup_epochs
+    label_smoothing: float = _LOOP.label_smoothing
+    device: str = _LOOP.device
+    amp: bool = _LOOP.amp
+    channels_last: bool = _LOOP.channels_last
+    eval_every: int = _LOOP.eval_every
     fgsm_eps: float = 4.0
     ifgsm_steps: int = 10
     adv_images: int = 2000

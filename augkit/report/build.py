@@ -48,6 +48,14 @@ def _method_figures(
     return found
 
 
+def _val_size(config: dict) -> int | None:
+    """Validation images of the comparison: recorded by compare, else a count given as ``val``."""
+    n = (config.get("data") or {}).get("val")
+    if n is None and isinstance(config.get("val"), (int, float)) and config["val"] >= 1:
+        n = int(config["val"])  # written before compare recorded the split sizes
+    return n
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "strategy"
 
@@ -94,7 +102,7 @@ def build_context(out_dir: str | Path, methods: Mapping[str, MethodSpec] | None 
         if gallery.is_file():
             ctx.galleries[name] = gallery
     ctx.method = _method_figures(runs, list(dirs), out, methods or {})
-    ctx.convergence = convergence(runs, (config.get("data") or {}).get("val"))
+    ctx.convergence = convergence(runs, _val_size(config))
     ctx.verdict = verdict_lines(runs, summary)
     return ctx
 
