@@ -17,16 +17,24 @@ from torch import Tensor, nn
 
 from .ops._common import check_image
 
-__all__ = ["Augment", "as_batch"]
+__all__ = ["Augment", "as_batch", "check_sides"]
+
+
+def check_sides(x: Tensor, name: str = "x") -> None:
+    """Images need at least one channel and one pixel; an empty *batch* (B = 0) is fine."""
+    if any(int(s) == 0 for s in x.shape[-3:]):
+        raise ValueError(
+            f"{name} must have C, H, W >= 1 (an empty batch B = 0 is allowed), got shape {tuple(x.shape)}"
+        )
 
 
 def as_batch(x: Tensor, name: str = "x") -> tuple[Tensor, bool]:
-    """Return ``(x as (B, C, H, W), was_single_image)`` after validating rank and dtype."""
-    if isinstance(x, Tensor) and x.ndim == 3:
-        check_image(x.unsqueeze(0), name)
-        return x.unsqueeze(0), True
-    check_image(x, name)
-    return x, False
+    """Return ``(x as (B, C, H, W), was_single_image)`` after validating rank, dtype and sides."""
+    single = isinstance(x, Tensor) and x.ndim == 3
+    xb = x.unsqueeze(0) if single else x
+    check_image(xb, name)
+    check_sides(xb, name)
+    return xb, single
 
 
 class Augment(nn.Module):
@@ -34,8 +42,10 @@ class Augment(nn.Module):
 
     def __init__(self, seed: int = 0) -> None:
         super().__init__()
-        if not isinstance(seed, int):
+        if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        if not -(2**63) <= seed < 2**64:  # what torch.Generator.manual_seed accepts
+            raise ValueError(f"seed must be an int in [-2**63, 2**64), got {seed}")
         self.seed = seed
         self._generator: torch.Generator | None = None
         self._worker: int | None = None

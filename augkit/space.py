@@ -56,6 +56,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .base import check_sides
 from .ops import color, erase, geometry, pairing
 from .ops._common import bound_of, check_image, per_image
 
@@ -244,6 +245,39 @@ def value_bounds(name: str, h: int, w: int) -> tuple[float, float]:
     return lo + spec.center, hi + spec.center
 
 
+def _real(t: Tensor) -> bool:
+    return t.dtype != torch.bool and not t.dtype.is_complex
+
+
+def _check_op_kwargs(x: Tensor, kwargs: dict) -> None:
+    """The keywords ``apply_op`` documents, each of the documented kind (kernels ignore others)."""
+    b, c = x.shape[:2]
+    unknown = sorted(set(kwargs) - {"fill", "interpolation", "center", "partner"})
+    if unknown:
+        raise TypeError(
+            f"apply_op got unexpected keyword(s) {unknown}; accepted: fill, interpolation, center, partner"
+        )
+    fill = kwargs.get("fill", 128.0)
+    is_num = lambda f: isinstance(f, (int, float)) and not isinstance(f, bool) and 0 <= f <= 255  # noqa: E731
+    if not (is_num(fill) or (isinstance(fill, (tuple, list)) and len(fill) == c and all(map(is_num, fill)))):
+        raise ValueError(
+            f"fill must be a number or {c} per-channel numbers in [0, 255] (8-bit scale), got {fill!r}"
+        )
+    if kwargs.get("interpolation", "nearest") not in ("nearest", "bilinear"):
+        raise ValueError(f"interpolation must be 'nearest' or 'bilinear', got {kwargs['interpolation']!r}")
+    center = kwargs.get("center")
+    if center is not None and not (
+        isinstance(center, Tensor)
+        and center.shape == (b, 2)
+        and not center.dtype.is_floating_point
+        and _real(center)
+    ):
+        raise ValueError(f"center must be an integer tensor of shape ({b}, 2) (row, col), got {center!r}")
+    partner = kwargs.get("partner")
+    if partner is not None and not (isinstance(partner, Tensor) and partner.shape == x.shape):
+        raise ValueError(f"partner must be a tensor of the images' shape {tuple(x.shape)}, got {partner!r}")
+
+
 def apply_op(x: Tensor, name: str, value: float | Tensor = 0.0, **kwargs: object) -> Tensor:
     """Apply op ``name`` to every image of ``x`` with ``value`` in the op's native unit.
 
@@ -257,6 +291,11 @@ def apply_op(x: Tensor, name: str, value: float | Tensor = 0.0, **kwargs: object
     single = isinstance(x, Tensor) and x.ndim == 3
     xb = x.unsqueeze(0) if single else x
     check_image(xb)
+    check_sides(xb)
+    _check_op_kwargs(xb, kwargs)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number and not (isinstance(value, Tensor) and _real(value) and value.ndim <= 1):
+        raise TypeError(f"value for op {name!r} must be a number or a (B,) real tensor, got {value!r}")
     v = per_image(value, xb)
     if spec.has_magnitude and v.numel():
         lo, hi = value_bounds(name, xb.shape[-2], xb.shape[-1])

@@ -22,18 +22,25 @@ Each module draws its parameters in :meth:`sample_batch` (explicit generator, se
 - ``SamplePairing``: partner drawn from the same batch, weight 0.5 (Inoue 2018).
 - ``ColorJitter``: brightness, contrast, saturation and hue applied in that fixed order
   (torchvision draws a random order; a fixed order keeps the batch in one pass).
+
+Arguments are validated at construction (finite real numbers, not bools or strings; fills on the
+8-bit scale).  Sizes that set memory are bounded: ``PadCrop`` padding <= 256 px (the recipes use
+4 px), ``RandomResizedCrop`` sides and ``Cutout`` size <= 4096 px, ``HideAndSeek`` grid <= 256
+cells per side, ``ElasticDistortion`` sigma <= 64 px (the filter is 8 sigma wide; Simard et al.
+use 4 px).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from .base import Augment
+from .base import Augment, as_batch
 from .ops import color, erase, filters, geometry, pairing
 from .ops._common import bound_of
 from .sample import (
@@ -75,28 +82,80 @@ __all__ = [
 ]
 
 
+MAX_PADDING, MAX_SIDE, MAX_GRID, MAX_SIGMA = 256, 4096, 256, 64.0
+
+
+def _is_num(v: object) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _number(v: object, name: str, lo: float = -math.inf, hi: float = math.inf) -> float:
+    """A finite real number (not bool, not str, not a tensor) in [lo, hi]."""
+    if not _is_num(v):
+        raise TypeError(f"{name} must be a number in [{lo:g}, {hi:g}], got {v!r} ({type(v).__name__})")
+    if not (math.isfinite(v) and lo <= v <= hi):
+        raise ValueError(f"{name} must be a finite number in [{lo:g}, {hi:g}], got {v!r}")
+    return float(v)
+
+
+def _int(v: object, name: str, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int in [{lo}, {hi}], got {v!r} ({type(v).__name__})")
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {v!r}")
+    return int(v)
+
+
 def _prob(p: float, name: str = "p") -> float:
-    if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
+    if not _is_num(p) or not 0.0 <= p <= 1.0:  # NaN fails the comparison
+        kind = ValueError if _is_num(p) else TypeError
+        raise kind(f"{name} must be a probability in [0, 1], got {p!r}")
     return float(p)
 
 
 def _pair(
     v: float | Sequence[float], name: str, lo: float = 0.0, hi: float = math.inf
 ) -> tuple[float, float]:
-    pair = (v, v) if isinstance(v, (int, float)) else tuple(v)
+    pair = (v, v) if _is_num(v) else tuple(v) if isinstance(v, (tuple, list)) else None
     if (
-        len(pair) != 2
-        or not all(isinstance(t, (int, float)) for t in pair)
+        pair is None
+        or len(pair) != 2
+        or not all(_is_num(t) and math.isfinite(t) for t in pair)
         or not lo <= pair[0] <= pair[1] <= hi
     ):
         raise ValueError(f"{name} must be a number or an increasing pair within [{lo}, {hi}], got {v!r}")
     return float(pair[0]), float(pair[1])
 
 
+def _choice(v: object, name: str, choices: Sequence[str]) -> str:
+    if not isinstance(v, str) or v not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {v!r}")
+    return v
+
+
+def _check_fill(fill: object, name: str = "fill") -> float | tuple[float, ...]:
+    """A fill on the 8-bit scale: a number in [0, 255] or a non-empty per-channel sequence."""
+    ok = lambda f: _is_num(f) and 0 <= f <= 255  # noqa: E731 - NaN fails the comparison
+    if ok(fill):
+        return float(fill)
+    if isinstance(fill, (tuple, list)) and fill and all(ok(f) for f in fill):
+        return tuple(float(f) for f in fill)
+    raise ValueError(
+        f"{name} must be a number or a per-channel sequence in [0, 255] (8-bit scale), got {fill!r}"
+    )
+
+
 def _fill(fill: float | Sequence[float], x: Tensor) -> float | tuple[float, ...]:
     s = bound_of(x) / 255.0
     return tuple(f * s for f in fill) if isinstance(fill, (tuple, list)) else float(fill) * s
+
+
+def _via_float32_on_cpu_half(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """torch 2.x CPU runs a grouped float16 convolution with a (1, K) kernel for minutes even on
+    a 33x31 image (bfloat16, float32 and CUDA are fast): filter float16 CPU images in float32."""
+    if x.dtype == torch.float16 and x.device.type == "cpu":
+        return fn(x.float()).to(torch.float16)
+    return fn(x)
 
 
 def _on_subset(x: Tensor, mask: Tensor, params, fn: Callable[[Tensor, object], Tensor]) -> Tensor:
@@ -120,8 +179,7 @@ class RandomFlip(Augment):
     def __init__(self, p: float = 0.5, direction: str = "horizontal", seed: int = 0) -> None:
         super().__init__(seed)
         dims = {"horizontal": -1, "vertical": -2}  # geometry.hflip / geometry.vflip
-        if direction not in dims:
-            raise ValueError(f"direction must be one of {sorted(dims)}, got {direction!r}")
+        _choice(direction, "direction", tuple(dims))
         self.p, self.direction, self._dim = _prob(p), direction, dims[direction]
 
     def sample_batch(self, x: Tensor, generator: torch.Generator) -> FlipParams:
@@ -149,11 +207,8 @@ class PadCrop(Augment):
 
     def __init__(self, padding: int = 4, fill: float = 0.0, mode: str = "constant", seed: int = 0) -> None:
         super().__init__(seed)
-        if not isinstance(padding, int) or padding < 0:
-            raise ValueError(f"padding must be a non-negative int, got {padding!r}")
-        if mode not in ("constant", "reflect", "edge"):
-            raise ValueError(f"mode must be 'constant', 'reflect' or 'edge', got {mode!r}")
-        self.padding, self.fill, self.mode = padding, fill, mode
+        self.padding = _int(padding, "padding", 0, MAX_PADDING)
+        self.fill, self.mode = _check_fill(fill), _choice(mode, "mode", ("constant", "reflect", "edge"))
 
     def sample_batch(self, x: Tensor, generator: torch.Generator) -> OffsetParams:
         return OffsetParams(randint(2 * self.padding + 1, (x.shape[0], 2), generator, x.device))
@@ -174,11 +229,12 @@ class RandomResizedCrop(Augment):
         seed: int = 0,
     ) -> None:
         super().__init__(seed)
-        self.size = (size, size) if isinstance(size, int) else tuple(size)
-        if len(self.size) != 2 or not all(isinstance(s, int) and s > 0 for s in self.size):
+        pair = (size, size) if _is_num(size) else tuple(size) if isinstance(size, (tuple, list)) else ()
+        if len(pair) != 2:
             raise ValueError(f"size must be a positive int or (height, width), got {size!r}")
-        self.scale, self.ratio = _pair(scale, "scale", 0.0, 1.0), _pair(ratio, "ratio", 1e-6)
-        self.interpolation = interpolation
+        self.size = tuple(_int(s, "size", 1, MAX_SIDE) for s in pair)
+        self.scale, self.ratio = _pair(scale, "scale", 0.0, 1.0), _pair(ratio, "ratio", 1e-6, 1e6)
+        self.interpolation = _choice(interpolation, "interpolation", ("nearest", "bilinear"))
 
     def sample_batch(self, x: Tensor, generator: torch.Generator) -> BoxParams:
         boxes, _ = sample_boxes(
@@ -188,6 +244,15 @@ class RandomResizedCrop(Augment):
 
     def apply_batch(self, x: Tensor, params: BoxParams) -> Tensor:
         return geometry.resized_crop(x, params.boxes, self.size, interpolation=self.interpolation)
+
+    # An empty batch still changes size: (0, C, H, W) -> (0, C, *size), not a copy of the input.
+    def apply(self, x: Tensor, params: BoxParams) -> Tensor:
+        xb, single = as_batch(x)
+        out = self.apply_batch(xb, params)
+        return out[0] if single else out
+
+    def sample_apply(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        return self.apply_batch(x, self.sample_batch(x, generator))
 
 
 def affine_matrix(p: AffineParams, h: int, w: int) -> Tensor:
@@ -224,16 +289,18 @@ class RandomAffine(Augment):
         seed: int = 0,
     ) -> None:
         super().__init__(seed)
-        self.degrees = _pair(
-            (-degrees, degrees) if isinstance(degrees, (int, float)) else degrees, "degrees", -360, 360
-        )
+        sym = lambda v: (-v, v) if _is_num(v) else v  # noqa: E731 - a scalar d means [-d, d]
+        self.degrees = _pair(sym(degrees), "degrees", -360, 360)
+        if not isinstance(translate, (tuple, list)) or len(translate) != 2:
+            raise ValueError(f"translate must be a pair (x, y) of fractions in [0, 1], got {translate!r}")
         self.translate = (
-            _pair(translate[0], "translate[0]", 0, 1)[1],
-            _pair(translate[1], "translate[1]", 0, 1)[1],
+            _number(translate[0], "translate[0]", 0, 1),
+            _number(translate[1], "translate[1]", 0, 1),
         )
-        self.scale = _pair(scale, "scale", 1e-3)
-        self.shear = _pair((-shear, shear) if isinstance(shear, (int, float)) else shear, "shear", -10, 10)
-        self.interpolation, self.fill = interpolation, fill
+        self.scale = _pair(scale, "scale", 1e-3, 1e3)
+        self.shear = _pair(sym(shear), "shear", -10, 10)
+        self.interpolation = _choice(interpolation, "interpolation", ("nearest", "bilinear"))
+        self.fill = _check_fill(fill)
 
     def sample_batch(self, x: Tensor, generator: torch.Generator) -> AffineParams:
         b, h, w, dev = x.shape[0], x.shape[-2], x.shape[-1], x.device
@@ -259,9 +326,13 @@ class ElasticDistortion(Augment):
         self, alpha: float = 34.0, sigma: float = 4.0, p: float = 1.0, fill: float = 0.0, seed: int = 0
     ) -> None:
         super().__init__(seed)
-        if alpha < 0 or sigma <= 0:
-            raise ValueError(f"alpha must be >= 0 and sigma > 0, got alpha={alpha!r}, sigma={sigma!r}")
-        self.alpha, self.sigma, self.p, self.fill = float(alpha), float(sigma), _prob(p), fill
+        self.alpha, self.sigma = (
+            _number(alpha, "alpha (pixels)", 0.0),
+            _number(sigma, "sigma", 0.0, MAX_SIGMA),
+        )
+        if self.sigma == 0:
+            raise ValueError(f"sigma must be > 0 (pixels), got {sigma!r}")
+        self.p, self.fill = _prob(p), _check_fill(fill)
 
     def sample_batch(self, x: Tensor, generator: torch.Generator) -> NoiseParams:
         b, _, h, w = x.shape
@@ -270,7 +341,8 @@ class ElasticDistortion(Augment):
         return NoiseParams(noise, on * self.alpha)
 
     def apply_batch(self, x: Tensor, params: NoiseParams) -> Tensor:
-        return geometry.elastic(x, params.noise, params.value, self.sigma, fill=_fill(self.fill, x))
+        fn = lambda xs: geometry.elastic(xs, params.noise, params.value, self.sigma, fill=_fill(self.fill, x))  # noqa: E731
+        return _via_float32_on_cpu_half(fn, x)
 
 
 @dataclass(frozen=True)
@@ -296,7 +368,7 @@ class ColorJitter(Augment):
             ("saturation", saturation, 1.0),
             ("hue", hue, 0.5),
         ):
-            _pair(v, name, 0.0, hi)
+            _number(v, name, 0.0, hi)  # one number v: factors in [1 - v, 1 + v] (hue: [-v, v])
         self.ranges = (
             (1 - brightness, 1 + brightness),
             (1 - contrast, 1 + contrast),
@@ -345,7 +417,8 @@ class GaussianBlur(Augment):
 
     def apply_batch(self, x: Tensor, params: ScalarParams) -> Tensor:
         k = 2 * math.ceil(3 * self.sigma[1]) + 1
-        return filters.gaussian_blur(x, torch.where(params.apply, params.value, 0.0), kernel_size=k)
+        sigma = torch.where(params.apply, params.value, 0.0)
+        return _via_float32_on_cpu_half(lambda xs: filters.gaussian_blur(xs, sigma, kernel_size=k), x)
 
 
 class GaussianNoise(Augment):
@@ -369,9 +442,8 @@ class Cutout(Augment):
 
     def __init__(self, size: float = 16, fill: float | tuple = 0.0, p: float = 1.0, seed: int = 0) -> None:
         super().__init__(seed)
-        if not isinstance(size, (int, float)) or size < 0:
-            raise ValueError(f"size must be >= 0 (pixels, or a fraction of the side if < 1), got {size!r}")
-        self.size, self.fill, self.p = size, fill, _prob(p)
+        self.size = _number(size, "size (pixels, or a fraction of the side if < 1)", 0, MAX_SIDE)
+        self.fill, self.p = _check_fill(fill), _prob(p)
 
     def sample_batch(self, x: Tensor, generator: torch.Generator) -> BoxParams:
         b, _, h, w = x.shape
@@ -406,12 +478,14 @@ class RandomErasing(Augment):
         seed: int = 0,
     ) -> None:
         super().__init__(seed)
-        if isinstance(value, str) and value not in _ERASE_VALUES:
-            raise ValueError(f"value must be a number (8-bit scale) or one of {_ERASE_VALUES}, got {value!r}")
+        if isinstance(value, str):
+            _choice(value, "value", _ERASE_VALUES)
+        else:
+            value = _check_fill(value, f"value (one of {_ERASE_VALUES} or a fill)")
         self.p, self.scale, self.ratio = (
             _prob(p),
             _pair(scale, "scale", 0.0, 1.0),
-            _pair(ratio, "ratio", 1e-6),
+            _pair(ratio, "ratio", 1e-6, 1e6),
         )
         self.value = value
 
@@ -443,9 +517,8 @@ class HideAndSeek(Augment):
 
     def __init__(self, grid: int = 4, p: float = 0.5, fill: float | tuple = 0.0, seed: int = 0) -> None:
         super().__init__(seed)
-        if not isinstance(grid, int) or grid < 1:
-            raise ValueError(f"grid must be a positive int (cells per side), got {grid!r}")
-        self.grid, self.p, self.fill = grid, _prob(p), fill
+        self.grid = _int(grid, "grid (cells per side)", 1, MAX_GRID)
+        self.p, self.fill = _prob(p), _check_fill(fill)
 
     def sample_batch(self, x: Tensor, generator: torch.Generator) -> HideParams:
         return HideParams(rand((x.shape[0], self.grid, self.grid), generator, x.device) < self.p)
@@ -467,8 +540,12 @@ class GridMask(Augment):
         seed: int = 0,
     ) -> None:
         super().__init__(seed)
-        self.d, self.ratio = _pair(d, "d", 1e-3, 1.0), float(_pair(ratio, "ratio", 0.0, 1.0)[0])
-        self.rotate, self.p, self.fill = float(rotate), _prob(p), fill
+        self.d, self.ratio = _pair(d, "d", 1e-3, 1.0), _number(ratio, "ratio", 0.0, 1.0)
+        self.rotate, self.p, self.fill = (
+            _number(rotate, "rotate (degrees)", 0, 360),
+            _prob(p),
+            _check_fill(fill),
+        )
 
     def sample_batch(self, x: Tensor, generator: torch.Generator) -> GridMaskParams:
         b, _, h, w = x.shape
@@ -496,7 +573,7 @@ class SamplePairing(Augment):
 
     def __init__(self, weight: float = 0.5, p: float = 1.0, seed: int = 0) -> None:
         super().__init__(seed)
-        self.weight, self.p = float(_pair(weight, "weight", 0.0, 1.0)[0]), _prob(p)
+        self.weight, self.p = _number(weight, "weight", 0.0, 1.0), _prob(p)
 
     def sample_batch(self, x: Tensor, generator: torch.Generator) -> PairParams:
         b = x.shape[0]
@@ -515,8 +592,7 @@ class Compose(Augment):
 
     def __init__(self, transforms: Sequence[Augment], seed: int = 0) -> None:
         super().__init__(seed)
-        if not all(isinstance(t, Augment) for t in transforms):
-            raise TypeError("transforms must be a sequence of augkit Augment modules")
+        _check_transforms(transforms, allow_empty=True)
         self.transforms = torch.nn.ModuleList(transforms)
 
     def sample_batch(self, x: Tensor, generator: torch.Generator) -> tuple:
@@ -549,6 +625,8 @@ class RandomApply(Augment):
 
     def __init__(self, transform: Augment, p: float = 0.5, seed: int = 0) -> None:
         super().__init__(seed)
+        if not isinstance(transform, Augment):
+            raise TypeError(f"transform must be an augkit Augment module, got {type(transform).__name__}")
         self.transform, self.p = transform, _prob(p)
 
     def sample_batch(self, x: Tensor, generator: torch.Generator) -> ChoiceParams:
@@ -566,11 +644,19 @@ class OneOf(Augment):
         self, transforms: Sequence[Augment], weights: Sequence[float] | None = None, seed: int = 0
     ) -> None:
         super().__init__(seed)
-        if not transforms:
-            raise ValueError("transforms must not be empty")
+        _check_transforms(transforms, allow_empty=False)
         self.transforms = torch.nn.ModuleList(transforms)
-        w = torch.ones(len(transforms)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
-        if w.shape != (len(transforms),) or bool((w < 0).any()) or float(w.sum()) <= 0:
+        if isinstance(weights, Tensor):
+            weights = weights.tolist()
+        ok = weights is None or (
+            isinstance(weights, (tuple, list)) and all(_is_num(v) and 0 <= v < math.inf for v in weights)
+        )
+        w = (
+            torch.ones(len(transforms))
+            if not ok or weights is None
+            else torch.tensor(weights, dtype=torch.float32)
+        )
+        if not ok or w.shape != (len(transforms),) or float(w.sum()) <= 0:
             raise ValueError(
                 f"weights must be {len(transforms)} non-negative numbers with a positive sum, got {weights!r}"
             )
@@ -588,6 +674,17 @@ class OneOf(Augment):
             if idx.numel():
                 out[idx] = t.apply_batch(x[idx], index_params(params.children[k], idx))
         return out
+
+
+def _check_transforms(transforms: object, allow_empty: bool) -> None:
+    if not isinstance(transforms, (tuple, list, torch.nn.ModuleList)) or not all(
+        isinstance(t, Augment) for t in transforms
+    ):
+        raise TypeError(
+            f"transforms must be a list of augkit Augment modules, got {type(transforms).__name__}"
+        )
+    if not transforms and not allow_empty:
+        raise ValueError("transforms must not be empty")
 
 
 def standard_parts(padding: int = 4, flip: bool = True) -> list[Augment]:

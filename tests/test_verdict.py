@@ -107,3 +107,11 @@ def test_ood_crops_are_real_deterministic_images():
     d_neighbour = (f[..., 1:] - f[..., :-1]).abs().mean()
     d_random = (f - f[torch.randperm(64, generator=torch.Generator().manual_seed(0))]).abs().mean()
     assert d_neighbour < 0.5 * d_random
+
+
+def test_auto_epochs_gives_small_sets_long_training():
+    from augkit.runs import TrainConfig, auto_epochs, budget
+
+    assert [auto_epochs(n, 128) for n in (100, 1000, 6000, 60000)] == [2000, 200, 34, 30]
+    b = budget(TrainConfig(epochs="auto", batch_size=128), 1000)
+    assert b == {"epochs": 200, "steps_per_epoch": 7, "steps": 1400, "batch_size": 128, "images_seen": 179200}

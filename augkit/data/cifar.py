@@ -123,9 +123,15 @@ def read_cifar_batch(
         desc = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise ValueError(f"CIFAR file {path}: b'data' must be a uint8 (N, 3072) array, got {desc}")
     try:
-        labels = np.asarray(obj[label_key], dtype=np.int64)
+        raw = np.asarray(obj[label_key])
     except (TypeError, ValueError) as err:
         raise ValueError(f"CIFAR file {path}: {label_key!r} is not a list of integers ({err})") from err
+    lab = obj[label_key]
+    has_bool = isinstance(lab, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in lab)
+    if raw.size and (raw.dtype.kind not in "iu" or has_bool):  # 1.5 or True must not become a class
+        got = "booleans" if has_bool else f"dtype {raw.dtype}"
+        raise ValueError(f"CIFAR file {path}: {label_key!r} must hold integers, got {got}")
+    labels = raw.astype(np.int64)
     if labels.shape != (data.shape[0],):
         raise ValueError(
             f"CIFAR file {path}: {data.shape[0]} images but {label_key!r} has shape {labels.shape}"

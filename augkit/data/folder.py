@@ -134,7 +134,9 @@ def load_image_folder(root: str | Path, test_fraction: float = 0.2, seed: int = 
     x = _to_tensor(train_imgs, channels)
     y = torch.tensor(train_lab, dtype=torch.int64)
     if presplit:
-        test_x = _to_tensor(test_imgs, channels) if test_imgs else x[:0]
+        if not test_imgs:
+            raise ValueError(f"image folder {root / 'test'}: the test split holds no image files")
+        test_x = _to_tensor(test_imgs, channels)
         test_y = torch.tensor(test_lab, dtype=torch.int64)
         return ImageDataset("folder", x, y, test_x, test_y, classes)
     train_idx, test_idx = train_val_split(y, test_fraction, torch.Generator().manual_seed(seed))

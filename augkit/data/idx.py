@@ -108,16 +108,27 @@ def read_idx_images(path: str | Path) -> Tensor:
     return torch.from_numpy(arr.copy()).unsqueeze(1)
 
 
-def read_idx_labels(path: str | Path) -> Tensor:
-    """Read a label IDX file (magic 0x00000801) as an int64 ``(N,)`` tensor."""
+def read_idx_labels(path: str | Path, num_classes: int | None = None) -> Tensor:
+    """Read a label IDX file (magic 0x00000801) as an int64 ``(N,)`` tensor.
+
+    With ``num_classes`` every label must lie in ``[0, num_classes)`` (error naming the file).
+    """
     arr = read_idx(path, IDX_LABELS_MAGIC)
+    if num_classes is not None and arr.size and int(arr.max()) >= num_classes:  # uint8: never < 0
+        bad = int(np.argmax(arr >= num_classes))
+        raise ValueError(
+            f"IDX file {path}: labels must lie in [0, {num_classes}), got {int(arr[bad])} at index {bad} "
+            f"(range [{int(arr.min())}, {int(arr.max())}])"
+        )
     return torch.from_numpy(arr.astype(np.int64))
 
 
-def read_idx_pair(images_path: str | Path, labels_path: str | Path) -> tuple[Tensor, Tensor]:
-    """Read matching image and label IDX files; their counts must agree."""
+def read_idx_pair(
+    images_path: str | Path, labels_path: str | Path, num_classes: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """Read matching image and label IDX files; their counts must agree (labels as ``read_idx_labels``)."""
     x = read_idx_images(images_path)
-    y = read_idx_labels(labels_path)
+    y = read_idx_labels(labels_path, num_classes)
     if x.shape[0] != y.shape[0]:
         raise ValueError(
             f"IDX files disagree: {images_path} holds {x.shape[0]} images, "

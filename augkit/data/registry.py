@@ -1,11 +1,17 @@
 """Dataset names -> loaders, and where each loader looks for its files.
 
-Lookup order for file-based datasets (first folder holding *every* required file wins):
+Lookup for file-based datasets (first folder holding *every* required file wins):
 
-1. ``data_dir`` (the argument), then each of its dataset sub-folders (e.g. ``fashion-mnist/``);
-2. each entry of ``$AUGKIT_DATA`` (``os.pathsep``-separated), then its dataset sub-folders;
-3. the system folder of a Debian data package, where one exists
-   (``/usr/share/datasets/fashion-mnist`` from ``dataset-fashion-mnist``).
+- ``data_dir`` given: ``data_dir`` itself, then each of its dataset sub-folders (e.g.
+  ``fashion-mnist/``), and nowhere else.  A ``data_dir`` that does not exist, or holds no complete
+  copy, is an error naming ``data_dir`` and the path: an explicit folder that silently fell back
+  to another copy of the data would train on data the caller did not ask for.
+- ``data_dir`` None: each entry of ``$AUGKIT_DATA`` (``os.pathsep``-separated), then its dataset
+  sub-folders; then the system folder of a Debian data package, where one exists
+  (``/usr/share/datasets/fashion-mnist`` from ``dataset-fashion-mnist``).
+
+``load_dataset`` refuses a dataset whose train or test split holds no image (an empty test
+set would report an error rate of 0/0).
 
 Choices:
 - The torchvision cache layouts (``FashionMNIST/raw``, ``MNIST/raw``) are searched as sub-folders
@@ -117,12 +123,10 @@ def _resolve_files(directory: Path, files: tuple[tuple[str, ...], ...]) -> tuple
 
 def _roots(data_dir: str | Path | None) -> tuple[list[tuple[str, Path]], list[str]]:
     """Search roots with their origin, and notes for the sources that were absent."""
+    if data_dir is not None:  # an explicit folder is the only place searched
+        return [("data_dir", Path(data_dir))], []
     roots: list[tuple[str, Path]] = []
-    notes: list[str] = []
-    if data_dir is None:
-        notes.append("data_dir: not given")
-    else:
-        roots.append(("data_dir", Path(data_dir)))
+    notes = ["data_dir: not given"]
     env = os.environ.get(ENV_VAR, "")
     entries = [e for e in env.split(os.pathsep) if e]
     if not entries:
@@ -134,8 +138,22 @@ def _roots(data_dir: str | Path | None) -> tuple[list[tuple[str, Path]], list[st
 def _candidates(spec: SearchSpec, data_dir: str | Path | None) -> tuple[list[tuple[str, Path]], list[str]]:
     roots, notes = _roots(data_dir)
     cands = [(origin, d) for origin, root in roots for d in (root, *(root / s for s in spec.subfolders))]
-    cands.extend(("system", Path(d)) for d in spec.system_dirs)
+    if data_dir is None:
+        cands.extend(("system", Path(d)) for d in spec.system_dirs)
     return cands, notes
+
+
+def _check_data_dir(name: str, data_dir: object) -> None:
+    if data_dir is None:
+        return
+    if not isinstance(data_dir, (str, os.PathLike)) or not str(data_dir):
+        raise TypeError(f"data_dir must be a non-empty str or os.PathLike path or None, got {data_dir!r}")
+    if not Path(data_dir).is_dir():
+        raise DatasetNotFound(
+            f"dataset {name!r}: data_dir {data_dir} does not exist or is not a folder "
+            "(pass data_dir=None to search $AUGKIT_DATA and the system folders)",
+            (str(data_dir),),
+        )
 
 
 def _get(name: str) -> DatasetInfo:
@@ -150,11 +168,10 @@ def find_dataset_dir(name: str, data_dir: str | Path | None = None) -> Path | No
     Raises ``DatasetNotFound`` listing every place searched when the files are nowhere.
     """
     info = _get(name)
+    if info.needs_data_dir and data_dir is None:
+        raise ValueError(f"dataset {name!r} needs data_dir (the root folder of the images), got None")
+    _check_data_dir(name, data_dir)
     if info.needs_data_dir:
-        if data_dir is None:
-            raise ValueError(f"dataset {name!r} needs data_dir (the root folder of the images), got None")
-        if not Path(data_dir).is_dir():
-            raise DatasetNotFound(f"dataset {name!r}: data_dir {data_dir} is not a folder", (str(data_dir),))
         return Path(data_dir)
     if info.search is None:
         return None
@@ -191,7 +208,13 @@ def available(name: str, data_dir: str | Path | None = None) -> bool:
 def load_dataset(name: str, data_dir: str | Path | None = None) -> ImageDataset:
     """Load a dataset by name (see ``DATASETS``) from local files."""
     info = _get(name)
-    return info.load(find_dataset_dir(name, data_dir))
+    directory = find_dataset_dir(name, data_dir)
+    ds = info.load(directory)
+    for split, x in (("train", ds.train_x), ("test", ds.test_x)):
+        if x.shape[0] == 0:
+            where = f" in {directory}" if directory is not None else ""
+            raise ValueError(f"dataset {name!r}{where}: the {split} split holds no images; cannot use it")
+    return ds
 
 
 def _idx_loader(name: str, classes: tuple[str, ...]) -> Callable[[Path | None], ImageDataset]:
@@ -199,8 +222,8 @@ def _idx_loader(name: str, classes: tuple[str, ...]) -> Callable[[Path | None], 
         if directory is None:
             raise ValueError(f"{name}: no folder located")
         paths, _ = _resolve_files(directory, _IDX_ALTERNATIVES)
-        train_x, train_y = read_idx_pair(paths[0], paths[1])
-        test_x, test_y = read_idx_pair(paths[2], paths[3])
+        train_x, train_y = read_idx_pair(paths[0], paths[1], len(classes))
+        test_x, test_y = read_idx_pair(paths[2], paths[3], len(classes))
         return ImageDataset(name, train_x, train_y, test_x, test_y, classes)
 
     return load

@@ -12,9 +12,11 @@ import math
 import torch
 from torch import Tensor
 
+from ..base import check_sides
+from ..ops._common import check_image
 from ..sample import permutation
 
-__all__ = ["check_alpha", "check_pair_batch", "mix_targets", "partners"]
+__all__ = ["check_alpha", "check_pair_batch", "check_range", "mix_targets", "partners"]
 
 
 def check_alpha(alpha: float, name: str = "alpha") -> float:
@@ -25,6 +27,14 @@ def check_alpha(alpha: float, name: str = "alpha") -> float:
     return float(alpha)
 
 
+def check_range(v: float, name: str, lo: float, hi: float) -> float:
+    """A finite real number (not bool, not a tensor) in [lo, hi]."""
+    number = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if not number or not lo <= v <= hi:  # NaN fails the comparison
+        raise ValueError(f"{name} must be a number in [{lo:g}, {hi:g}], got {v!r}")
+    return float(v)
+
+
 def check_pair_batch(x: Tensor, y: Tensor, num_classes: int | None = None) -> None:
     """A batch that can be mixed: >= 2 images, one target per image, hard labels in [0, K).
 
@@ -32,9 +42,15 @@ def check_pair_batch(x: Tensor, y: Tensor, num_classes: int | None = None) -> No
     """
     if not isinstance(x, Tensor) or x.ndim != 4:
         raise ValueError(f"x must be a (B, C, H, W) tensor, got {getattr(x, 'shape', type(x))}")
+    check_image(x)
+    check_sides(x)
     if not isinstance(y, Tensor) or y.ndim not in (1, 2):
         got = getattr(y, "shape", type(y))
         raise ValueError(f"y must be hard labels (B,) or soft targets (B, K), got {got}")
+    if num_classes is not None and (
+        isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
+    ):
+        raise ValueError(f"num_classes must be an int >= 1 or None, got {num_classes!r}")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x and y must hold the same number of samples, got {x.shape[0]} and {y.shape[0]}")
     if x.shape[0] < 2:
@@ -48,6 +64,8 @@ def check_pair_batch(x: Tensor, y: Tensor, num_classes: int | None = None) -> No
             )
     elif num_classes is not None and y.shape[1] != num_classes:
         raise ValueError(f"soft targets y must have {num_classes} columns, got {y.shape[1]}")
+    elif y.shape[1] == 0 or y.dtype.is_complex:
+        raise ValueError(f"soft targets y must be a real (B, K >= 1) tensor, got {y.dtype} {tuple(y.shape)}")
 
 
 def partners(b: int, generator: torch.Generator, device) -> Tensor:

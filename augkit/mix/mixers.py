@@ -45,7 +45,7 @@ from torch import Tensor
 
 from ..ops import mix as K
 from ..sample import beta, rand, randint
-from .common import check_alpha, check_pair_batch, mix_targets, partners
+from .common import check_alpha, check_pair_batch, check_range, mix_targets, partners
 
 __all__ = ["BCMix", "CutMix", "MixParams", "Mixup", "Mosaic", "RICAP", "SamplePairingMix", "to_targets"]
 
@@ -54,8 +54,9 @@ MODES = ("batch", "pair", "elem")
 
 def to_targets(y: Tensor, num_classes: int | None, smoothing: float = 0.0) -> Tensor:
     """Hard labels -> smoothed one-hot rows; soft targets pass through (as float)."""
-    if not 0 <= smoothing < 1:
-        raise ValueError(f"smoothing must lie in [0, 1), got {smoothing!r}")
+    number = isinstance(smoothing, (int, float)) and not isinstance(smoothing, bool)
+    if not number or not 0 <= smoothing < 1:  # NaN fails the comparison
+        raise ValueError(f"smoothing must be a number in [0, 1), got {smoothing!r}")
     if y.ndim == 2:
         return y.float()
     if num_classes is None:
@@ -124,7 +125,7 @@ class _Mixer:
 class Mixup(_Mixer):
     def __init__(self, alpha: float = 1.0, mode: str = "batch") -> None:
         self.alpha = check_alpha(alpha)
-        if mode not in MODES:
+        if not isinstance(mode, str) or mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
 
@@ -149,9 +150,7 @@ class Mixup(_Mixer):
 class CutMix(_Mixer):
     def __init__(self, alpha: float = 1.0, p: float = 1.0) -> None:
         self.alpha = check_alpha(alpha)
-        if not 0 <= p <= 1:
-            raise ValueError(f"p must lie in [0, 1], got {p!r}")
-        self.p = float(p)
+        self.p = check_range(p, "p", 0.0, 1.0)
 
     def sample(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixParams:
         b, _, h, w = x.shape
@@ -208,9 +207,7 @@ class RICAP(_QuadMixer):
 
 class Mosaic(_QuadMixer):
     def __init__(self, cmin: float = 0.25) -> None:
-        if not 0 <= cmin <= 0.5:
-            raise ValueError(f"cmin must lie in [0, 0.5], got {cmin!r}")
-        self.cmin = float(cmin)
+        self.cmin = check_range(cmin, "cmin", 0.0, 0.5)
 
     def sample(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixParams:
         b, _, h, w = x.shape
@@ -251,9 +248,7 @@ class BCMix(_Mixer):
 
 class SamplePairingMix(_Mixer):
     def __init__(self, weight: float = 0.5, p: float = 1.0) -> None:
-        if not 0 <= weight <= 1 or not 0 <= p <= 1:
-            raise ValueError(f"weight and p must lie in [0, 1], got {weight!r} and {p!r}")
-        self.weight, self.p = float(weight), float(p)
+        self.weight, self.p = check_range(weight, "weight", 0.0, 1.0), check_range(p, "p", 0.0, 1.0)
 
     def sample(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixParams:
         b, dev = x.shape[0], x.device
