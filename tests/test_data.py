@@ -185,9 +185,11 @@ def test_env_var_and_lookup_order(
     dir_arrays = write_idx_dataset(tmp_path / "mine", gz=False, n_train=9)
     ds = load_dataset("mnist", tmp_path / "mine")
     np.testing.assert_array_equal(ds.train_y.numpy(), dir_arrays[IDX_NAMES[1]])
-    # ... but an incomplete one is skipped.
+    # ... and an incomplete one is an error naming it: an explicit data_dir never falls back.
     (tmp_path / "mine" / IDX_NAMES[3]).unlink()
-    assert find_dataset_dir("mnist", tmp_path / "mine") == tmp_path / "env" / "mnist"
+    with pytest.raises(DatasetNotFound, match=rf"{tmp_path / 'mine'} \(data_dir\): missing t10k-labels"):
+        find_dataset_dir("mnist", tmp_path / "mine")
+    assert find_dataset_dir("mnist") == tmp_path / "env" / "mnist"  # the fallback is for data_dir=None
 
 
 def test_missing_dataset_lists_every_place(
@@ -204,10 +206,19 @@ def test_missing_dataset_lists_every_place(
     err = info.value
     assert isinstance(err, FileNotFoundError)
     message = str(err)
+    # an explicit data_dir is the only place searched (no $AUGKIT_DATA, no system folder)
+    assert list(err.searched) == [
+        str(p) for p in (data_dir, data_dir / "fashion-mnist", data_dir / "FashionMNIST" / "raw")
+    ]
+    assert f"{data_dir} (data_dir): missing t10k-labels-idx1-ubyte|t10k-labels-idx1-ubyte.gz" in message
+    assert str(env_a) not in message and str(no_system_dirs) not in message
+    assert not available("fashion-mnist", data_dir)
+    # without data_dir every fallback place is listed
+    with pytest.raises(DatasetNotFound) as info:
+        load_dataset("fashion-mnist")
+    err = info.value
+    message = str(err)
     expected_places = [
-        data_dir,
-        data_dir / "fashion-mnist",
-        data_dir / "FashionMNIST" / "raw",
         env_a,
         env_a / "fashion-mnist",
         env_a / "FashionMNIST" / "raw",
@@ -219,10 +230,9 @@ def test_missing_dataset_lists_every_place(
     assert list(err.searched) == [str(p) for p in expected_places]
     for place in expected_places:
         assert f"  - {place} (" in message, place
-    assert f"{data_dir} (data_dir): missing t10k-labels-idx1-ubyte|t10k-labels-idx1-ubyte.gz" in message
+    assert "data_dir: not given" in message
     assert "apt-get install dataset-fashion-mnist" in message
     assert "download_fashion_mnist" in message
-    assert not available("fashion-mnist", data_dir)
 
 
 def test_missing_dataset_notes_absent_sources(no_system_dirs: Path) -> None:
@@ -777,3 +787,74 @@ def test_real_fashion_mnist(monkeypatch: pytest.MonkeyPatch) -> None:
     assert torch.bincount(ds.test_y).tolist() == [1000] * 10
     # Published statistics of Fashion-MNIST's training set: mean 0.2860, std 0.3530.
     assert abs(ds.mean()[0] - 0.2860) < 5e-4 and abs(ds.std()[0] - 0.3530) < 5e-4
+
+
+# ------------------------------------------------------------------- bad input (reliability issue)
+
+
+def test_explicit_missing_data_dir_is_an_error_not_a_fallback(
+    tmp_path: Path, no_system_dirs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``data_dir`` that does not exist names ``data_dir`` and the path; a complete copy
+    elsewhere ($AUGKIT_DATA here, the system folder on a Debian machine) is not used."""
+    write_idx_dataset(tmp_path / "env" / "fashion-mnist", gz=False)
+    monkeypatch.setenv("AUGKIT_DATA", str(tmp_path / "env"))
+    absent = tmp_path / "nonexistent"
+    for call in (load_dataset, find_dataset_dir):
+        with pytest.raises(DatasetNotFound, match=rf"data_dir {absent} does not exist"):
+            call("fashion-mnist", absent)
+    assert not available("fashion-mnist", absent)
+    assert load_dataset("fashion-mnist").train_x.shape[0] == 20  # data_dir=None keeps the fallback
+    with pytest.raises(TypeError, match="data_dir must be"):
+        load_dataset("fashion-mnist", 3)
+
+
+def test_system_folder_is_not_used_when_data_dir_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system = tmp_path / "usr-share" / "fashion-mnist"
+    write_idx_dataset(system, gz=False)
+    info = DATASETS["fashion-mnist"]
+    spec = dataclasses.replace(info.search, system_dirs=(str(system),))
+    monkeypatch.setitem(DATASETS, "fashion-mnist", dataclasses.replace(info, search=spec))
+    monkeypatch.delenv("AUGKIT_DATA", raising=False)
+    assert find_dataset_dir("fashion-mnist") == system
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetNotFound, match=r"empty \(data_dir\): missing") as err:
+        load_dataset("fashion-mnist", tmp_path / "empty")
+    assert str(system) not in str(err.value)
+
+
+def test_idx_labels_out_of_range_name_the_file(tmp_path: Path) -> None:
+    arrays = write_idx_dataset(tmp_path, gz=False)
+    bad = arrays[IDX_NAMES[3]].copy()
+    bad[4] = 10  # K = 10 classes: labels 0..9
+    write_idx(tmp_path / IDX_NAMES[3], bad)
+    msg = rf"IDX file .*{IDX_NAMES[3]}: labels must lie in \[0, 10\), got 10 at index 4"
+    with pytest.raises(ValueError, match=msg):
+        load_dataset("mnist", tmp_path)
+    with pytest.raises(ValueError, match=IDX_NAMES[3]):
+        read_idx_labels(tmp_path / IDX_NAMES[3], num_classes=10)
+    assert read_idx_labels(tmp_path / IDX_NAMES[3]).max() == 10  # without K: no range to check
+
+
+@pytest.mark.parametrize("label", [10, -1, 1.5, True])
+def test_cifar_bad_labels_name_the_file(tmp_path: Path, label: object) -> None:
+    d = tmp_path / "cifar-10-batches-py"
+    for name in [*(f"data_batch_{j}" for j in range(1, 6)), "test_batch"]:
+        labels = [0, 1, 2] if name != "test_batch" else [0, label, 2]
+        write_pickle(d / name, {b"data": RNG.integers(0, 256, (3, 3072), dtype=np.uint8), b"labels": labels})
+    write_pickle(d / "batches.meta", {b"label_names": [f"c{k}".encode() for k in range(10)]})
+    with pytest.raises(ValueError, match=r"CIFAR file .*test_batch: b'labels'"):
+        load_dataset("cifar10", tmp_path)
+
+
+def test_empty_test_split_is_refused(tmp_path: Path) -> None:
+    write_idx_dataset(tmp_path / "idx", gz=False, n_test=0)
+    with pytest.raises(ValueError, match=r"dataset 'mnist' in .*idx: the test split holds no images"):
+        load_dataset("mnist", tmp_path / "idx")
+    for label, cls in enumerate(("cat", "dog")):
+        save_png(tmp_path / "img" / "train" / cls / "0.png", np.full((4, 4, 3), label, np.uint8))
+        (tmp_path / "img" / "test" / cls).mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"image folder .*test: the test split holds no image files"):
+        load_dataset("folder", tmp_path / "img")

@@ -274,3 +274,172 @@ def test_posterize_and_solarize_grow_stronger_with_magnitude():
     assert (val("Posterize", 0.0), val("Posterize", 1.0)) == (8.0, 4.0)
     assert (val("Solarize", 0.0), val("Solarize", 1.0)) == (256.0, 0.0)
     assert (val("PosterizeCode", 0.0), val("PosterizeCode", 1.0)) == (4.0, 0.0)  # timm PosterizeIncreasing
+
+
+# --- bad input: clear ValueError/TypeError naming the field (reliability issue) ---------------
+
+
+@pytest.mark.parametrize(
+    "doc, key",
+    [
+        ({"type": "randaugment"}, "num_ops"),
+        ({"type": "randaugment", "num_ops": 2}, "magnitude"),
+        ({"type": "autoaugment"}, "policy"),
+        ({"type": "policy"}, "sub_policies"),
+    ],
+)
+def test_policy_json_missing_key_names_key_and_type(doc, key):
+    from augkit.policies import policy_from_json
+
+    with pytest.raises(ValueError, match=rf"type '{doc['type']}' is missing key '{key}'"):
+        policy_from_json(doc)
+
+
+def test_deeply_nested_json_is_refused_not_a_recursion_error(tmp_path):
+    from augkit.policies import MAX_JSON_DEPTH, read_policy_json
+
+    for text in ("[" * 100_000, "[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000):
+        with pytest.raises(ValueError, match="spec 'policy:<json>' is too deeply nested"):
+            ak.from_spec("policy:" + text)
+        path = tmp_path / "deep.json"
+        path.write_text(text)
+        with pytest.raises(ValueError, match=rf"policy file {path} is too deeply nested"):
+            ak.load_policy(str(path))
+    # brackets inside strings do not count; a legal policy at the depth limit still loads
+    ok = [[["Rotate", 0.5, 0.5]]]
+    assert ak.from_spec("policy:" + json.dumps(ok)).sub_policies == [[("Rotate", 0.5, 0.5)]]
+    doc = {"type": "policy", "sub_policies": ok, "name": "[" * 1000}
+    path.write_text(json.dumps(doc))
+    assert ak.load_policy(str(path)).name == "[" * 1000
+    nested = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    path.write_text(nested)
+    assert read_policy_json(path) == json.loads(nested)
+    path.write_text("[" + nested + "]")
+    with pytest.raises(ValueError, match=rf"policy file {path} is too deeply nested: {MAX_JSON_DEPTH + 1}"):
+        read_policy_json(path)
+
+
+def test_policy_file_that_is_not_json_names_the_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("this is not json")
+    with pytest.raises(ValueError, match=rf"policy file {path} is not JSON"):
+        ak.load_policy(str(path))
+    binary = tmp_path / "weights.pt"
+    binary.write_bytes(b"\x80\x02\xff\xfe" + bytes(64))
+    with pytest.raises(ValueError, match=rf"policy file {binary} is not JSON"):
+        ak.load_policy(str(binary))
+    with pytest.raises(ValueError, match=rf"policy file {tmp_path} is a directory"):
+        ak.load_policy(str(tmp_path))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"type": "randaugment"}))
+    with pytest.raises(ValueError, match=rf"policy file {bad}: .*missing key 'num_ops'"):
+        ak.load_policy(str(bad))
+
+
+def test_unknown_op_lists_valid_ops():
+    from augkit.policies import policy_from_json
+
+    msg = r"sub_policies\[0\]\[1\] op 'Rotat' is unknown; valid ops: .*Rotate"
+    with pytest.raises(ValueError, match=msg):
+        policy_from_json({"type": "policy", "sub_policies": [[["Rotate", 1, 0.5], ["Rotat", 1, 0.5]]]})
+    with pytest.raises(ValueError, match=r"op \['Rotate'\] is unknown; valid ops"):  # was: unhashable list
+        ak.Policy([[(["Rotate"], 0.5, 0.5)]])
+
+
+def test_counts_are_bounded_so_nothing_hangs_or_allocates_gigabytes():
+    from augkit.policies import MAX_LEVELS, MAX_NUM_OPS, MAX_STAGES, MAX_SUB_POLICIES, policy_from_json
+
+    assert ak.RandAugment(MAX_NUM_OPS).num_ops == 16 and ak.TrivialAugment(MAX_LEVELS).num_levels == 1024
+    with pytest.raises(ValueError, match=r"num_ops must be an int in \[0, 16\], got 1000000"):
+        ak.RandAugment(num_ops=1_000_000)
+    with pytest.raises(ValueError, match=r"type 'randaugment': num_ops must be an int in \[0, 16\]"):
+        policy_from_json({"type": "randaugment", "num_ops": 1e9, "magnitude": 9})
+    with pytest.raises(ValueError, match="num_ops"):
+        ak.from_spec("rand-n1000000-m9")
+    with pytest.raises(ValueError, match="num_ops in the spec has 5000 digits"):
+        ak.from_spec("rand-n" + "9" * 5000 + "-m9")
+    with pytest.raises(ValueError, match="num_levels"):
+        ak.from_spec("trivial-l99999999999")
+    with pytest.raises(ValueError, match="num_levels"):
+        policy_from_json({"type": "trivialaugment", "num_levels": 10**9})
+    msg = rf"1 to {MAX_SUB_POLICIES} sub-policies, got {MAX_SUB_POLICIES + 1}"
+    with pytest.raises(ValueError, match=msg):
+        ak.Policy([[("Rotate", 0.5, 0.5)]] * (MAX_SUB_POLICIES + 1))
+    with pytest.raises(ValueError, match=rf"sub_policies\[0\] must hold at most {MAX_STAGES} stages"):
+        ak.Policy([[("Rotate", 0.5, 0.5)] * (MAX_STAGES + 1)])
+
+
+@pytest.mark.parametrize(
+    "field, value, err",
+    [
+        ("num_ops", 2.7, TypeError),
+        ("num_ops", "2", TypeError),
+        ("num_ops", True, TypeError),
+        ("num_ops", None, TypeError),
+        ("magnitude", "9", TypeError),
+        ("magnitude", True, TypeError),
+        ("magnitude", float("nan"), ValueError),
+        ("magnitude", float("inf"), ValueError),
+        ("magnitude_std", float("nan"), ValueError),
+        ("magnitude_std", "0.5", TypeError),
+    ],
+)
+def test_randaugment_json_fields_are_not_coerced(field, value, err):
+    from augkit.policies import policy_from_json
+
+    doc = {"type": "randaugment", "num_ops": 2, "magnitude": 9, field: value}
+    with pytest.raises(err, match=rf"type 'randaugment': {field}"):
+        policy_from_json(doc)
+
+
+def test_integral_json_float_counts_are_accepted_python_floats_are_not():
+    from augkit.policies import policy_from_json
+
+    assert policy_from_json({"type": "randaugment", "num_ops": 2.0, "magnitude": 9}).num_ops == 2
+    assert policy_from_json({"type": "trivialaugment", "num_levels": 31.0}).spec == "trivial"
+    with pytest.raises(TypeError, match="num_ops"):
+        ak.RandAugment(2.0)
+    with pytest.raises(TypeError, match="num_levels"):
+        ak.TrivialAugment(31.0)
+    assert ak.RandAugment(2, magnitude_std=float("inf")).spec == "rand-n2-m9-mstdinf"  # inf is documented
+
+
+@pytest.mark.parametrize(
+    "stage, match",
+    [
+        (("Rotate", "0.5", 0.5), r"\[0\]\[0\] probability"),
+        (("Rotate", True, 0.5), r"\[0\]\[0\] probability"),
+        (("Rotate", 0.5, float("nan")), r"\[0\]\[0\] magnitude"),
+        (("Rotate", 0.5, float("inf")), r"\[0\]\[0\] magnitude"),
+        ("abc", r"\[0\]\[0\] must be \(op, probability, magnitude\)"),
+        (("Rotate", 0.5), r"\[0\]\[0\] must be"),
+    ],
+)
+def test_policy_stage_values_are_checked(stage, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        ak.Policy([[stage]])
+
+
+def test_policy_table_and_other_fields_have_named_errors():
+    from augkit.policies import policy_from_json
+
+    with pytest.raises(TypeError, match=r"sub_policies\[0\] must be a list"):
+        ak.Policy([5])  # was: 'int' object is not iterable
+    with pytest.raises(TypeError, match="sub_policies must be a list"):
+        ak.Policy({"Rotate": 1})  # was: iterated over the dict's keys
+    with pytest.raises(TypeError, match="sub_policies must be a list"):
+        ak.from_spec("policy:5")
+    with pytest.raises(TypeError, match="policy JSON must be an object"):
+        policy_from_json([1, 2])
+    with pytest.raises(ValueError, match="'type' must be one of"):
+        policy_from_json({"type": ["policy"]})  # was: unhashable type: 'list'
+    with pytest.raises(ValueError, match="type 'autoaugment': policy must be one of"):
+        policy_from_json({"type": "autoaugment", "policy": ["cifar10"]})  # was: unhashable
+    with pytest.raises(ValueError, match="type 'trivialaugment': translate must be one of"):
+        policy_from_json({"type": "trivialaugment", "translate": {}})  # was: unhashable
+    with pytest.raises(TypeError, match="type 'policy': name must be a string"):
+        policy_from_json({"type": "policy", "sub_policies": [[["Rotate", 1, 1]]], "name": 5})
+    with pytest.raises(ValueError, match="fill"):
+        ak.RandAugment(fill=[True, 0, 0])  # was: accepted as 1.0
+    with pytest.raises(ValueError, match="fill"):
+        ak.RandAugment(fill=[float("nan")])
