@@ -5,7 +5,8 @@ Layers (see docs/ARCHITECTURE.md): ``ops`` (pure kernels) -> ``space`` (the op t
 """
 
 from .base import Augment
-from .policies import AutoAugment, Policy, RandAugment, TrivialAugment, from_spec, load_policy, save_policy
+from .policies import AutoAugment, Policy, RandAugment, TrivialAugment, from_spec
+from .policy_io import load_policy, save_policy
 from .space import OPS, OpSpec, apply_op
 from .transforms import (
     ColorJitter,

@@ -285,7 +285,9 @@ def apply_op(x: Tensor, name: str, value: float | Tensor = 0.0, **kwargs: object
     included) is a scalar or a ``(B,)`` tensor.  Extra keywords: ``fill`` (8-bit scale,
     default 128), ``interpolation`` ("nearest" default, as Pillow), ``center`` ((B, 2) for
     Cutout, default the image centre), ``partner`` (images for SamplePairing, default the
-    batch rolled by one).  Accepts a single ``(C, H, W)`` image too.
+    batch rolled by one).  Accepts a single ``(C, H, W)`` image too.  Any other keyword is a
+    ``TypeError`` (the kernels would silently ignore a typo such as ``interpolaton=``); images
+    need C, H, W >= 1 (an empty batch is fine).
     """
     spec = _spec(name)
     single = isinstance(x, Tensor) and x.ndim == 3

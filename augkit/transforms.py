@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 
 from .base import Augment, as_batch
+from .compose import ChoiceParams, Compose, OneOf, RandomApply, _is_num, _on_subset, _prob  # noqa: F401
 from .ops import color, erase, filters, geometry, pairing
 from .ops._common import bound_of
 from .sample import (
@@ -52,7 +53,6 @@ from .sample import (
     NoiseParams,
     OffsetParams,
     ScalarParams,
-    index_params,
     rand,
     randint,
     randn,
@@ -85,10 +85,6 @@ __all__ = [
 MAX_PADDING, MAX_SIDE, MAX_GRID, MAX_SIGMA = 256, 4096, 256, 64.0
 
 
-def _is_num(v: object) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
 def _number(v: object, name: str, lo: float = -math.inf, hi: float = math.inf) -> float:
     """A finite real number (not bool, not str, not a tensor) in [lo, hi]."""
     if not _is_num(v):
@@ -104,13 +100,6 @@ def _int(v: object, name: str, lo: int, hi: int) -> int:
     if not lo <= v <= hi:
         raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {v!r}")
     return int(v)
-
-
-def _prob(p: float, name: str = "p") -> float:
-    if not _is_num(p) or not 0.0 <= p <= 1.0:  # NaN fails the comparison
-        kind = ValueError if _is_num(p) else TypeError
-        raise kind(f"{name} must be a probability in [0, 1], got {p!r}")
-    return float(p)
 
 
 def _pair(
@@ -156,17 +145,6 @@ def _via_float32_on_cpu_half(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tenso
     if x.dtype == torch.float16 and x.device.type == "cpu":
         return fn(x.float()).to(torch.float16)
     return fn(x)
-
-
-def _on_subset(x: Tensor, mask: Tensor, params, fn: Callable[[Tensor, object], Tensor]) -> Tensor:
-    """Apply ``fn`` only to the images where ``mask`` is set (params indexed to match)."""
-    if bool(mask.all()):
-        return fn(x, params)
-    out = x.clone()
-    idx = torch.nonzero(mask).squeeze(1)
-    if idx.numel():
-        out[idx] = fn(x[idx], index_params(params, idx))
-    return out
 
 
 _INT_OF_SIZE = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
@@ -585,106 +563,6 @@ class SamplePairing(Augment):
 
 
 # --- combinators -----------------------------------------------------------------------------
-
-
-class Compose(Augment):
-    """Apply transforms in order; params are the tuple of each child's params."""
-
-    def __init__(self, transforms: Sequence[Augment], seed: int = 0) -> None:
-        super().__init__(seed)
-        _check_transforms(transforms, allow_empty=True)
-        self.transforms = torch.nn.ModuleList(transforms)
-
-    def sample_batch(self, x: Tensor, generator: torch.Generator) -> tuple:
-        params = []
-        for t in self.transforms:  # later draws may depend on earlier output shapes
-            p = t.sample_batch(x, generator)
-            x = t.apply_batch(x, p)
-            params.append(p)
-        return tuple(params)
-
-    def apply_batch(self, x: Tensor, params: tuple) -> Tensor:
-        for t, p in zip(self.transforms, params, strict=True):
-            x = t.apply_batch(x, p)
-        return x
-
-    def sample_apply(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        for t in self.transforms:
-            x = t.sample_apply(x, generator)
-        return x
-
-
-@dataclass(frozen=True)
-class ChoiceParams:
-    choice: Tensor  # (B,) which child (or 1/0 for RandomApply)
-    children: tuple  # each child's params for the whole batch
-
-
-class RandomApply(Augment):
-    """Apply ``transform`` to each image with probability ``p`` (per image)."""
-
-    def __init__(self, transform: Augment, p: float = 0.5, seed: int = 0) -> None:
-        super().__init__(seed)
-        if not isinstance(transform, Augment):
-            raise TypeError(f"transform must be an augkit Augment module, got {type(transform).__name__}")
-        self.transform, self.p = transform, _prob(p)
-
-    def sample_batch(self, x: Tensor, generator: torch.Generator) -> ChoiceParams:
-        on = rand((x.shape[0],), generator, x.device) < self.p
-        return ChoiceParams(on.long(), (self.transform.sample_batch(x, generator),))
-
-    def apply_batch(self, x: Tensor, params: ChoiceParams) -> Tensor:
-        return _on_subset(x, params.choice.bool(), params.children[0], self.transform.apply_batch)
-
-
-class OneOf(Augment):
-    """Each image gets exactly one of ``transforms``, drawn with ``weights``."""
-
-    def __init__(
-        self, transforms: Sequence[Augment], weights: Sequence[float] | None = None, seed: int = 0
-    ) -> None:
-        super().__init__(seed)
-        _check_transforms(transforms, allow_empty=False)
-        self.transforms = torch.nn.ModuleList(transforms)
-        if isinstance(weights, Tensor):
-            weights = weights.tolist()
-        ok = weights is None or (
-            isinstance(weights, (tuple, list)) and all(_is_num(v) and 0 <= v < math.inf for v in weights)
-        )
-        w = (
-            torch.ones(len(transforms))
-            if not ok or weights is None
-            else torch.tensor(weights, dtype=torch.float32)
-        )
-        if not ok or w.shape != (len(transforms),) or float(w.sum()) <= 0:
-            raise ValueError(
-                f"weights must be {len(transforms)} non-negative numbers with a positive sum, got {weights!r}"
-            )
-        self.cdf = torch.cumsum(w / w.sum(), 0)
-
-    def sample_batch(self, x: Tensor, generator: torch.Generator) -> ChoiceParams:
-        u = rand((x.shape[0],), generator, x.device)
-        choice = torch.searchsorted(self.cdf.to(x.device), u, right=True).clamp(max=len(self.transforms) - 1)
-        return ChoiceParams(choice, tuple(t.sample_batch(x, generator) for t in self.transforms))
-
-    def apply_batch(self, x: Tensor, params: ChoiceParams) -> Tensor:
-        out = x.clone()
-        for k, t in enumerate(self.transforms):
-            idx = torch.nonzero(params.choice == k).squeeze(1)
-            if idx.numel():
-                out[idx] = t.apply_batch(x[idx], index_params(params.children[k], idx))
-        return out
-
-
-def _check_transforms(transforms: object, allow_empty: bool) -> None:
-    if not isinstance(transforms, (tuple, list, torch.nn.ModuleList)) or not all(
-        isinstance(t, Augment) for t in transforms
-    ):
-        raise TypeError(
-            f"transforms must be a list of augkit Augment modules, got {type(transforms).__name__}"
-        )
-    if not transforms and not allow_empty:
-        raise ValueError("transforms must not be empty")
 
 
 def standard_parts(padding: int = 4, flip: bool = True) -> list[Augment]:

@@ -148,7 +148,8 @@ def test_policy_file_strategy_loads_a_saved_policy(tmp_path):
     The policy is saved with fill 0, the strategy's default fill: the run must use fill 0, not
     the gray 128 the file used to reload with (this test used to expect the fill-128 images).
     """
-    from augkit.policies import AutoAugment, save_policy
+    from augkit.policies import AutoAugment
+    from augkit.policy_io import save_policy
     from augkit.strategies import Context, build_strategy
 
     path = tmp_path / "aa.json"
@@ -296,7 +297,8 @@ def test_policy_json_missing_key_names_key_and_type(doc, key):
 
 
 def test_deeply_nested_json_is_refused_not_a_recursion_error(tmp_path):
-    from augkit.policies import MAX_JSON_DEPTH, read_policy_json
+    from augkit.policies import MAX_JSON_DEPTH
+    from augkit.policy_io import read_policy_json
 
     for text in ("[" * 100_000, "[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000):
         with pytest.raises(ValueError, match="spec 'policy:<json>' is too deeply nested"):

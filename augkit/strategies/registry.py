@@ -9,12 +9,12 @@ Fashion-MNIST/MNIST/digits; the papers' gray 128 is one option away.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
 from .. import policies, transforms
 from ..base import Augment
+from ..policy_io import read_policy_json
 from . import adversarial, ifda, mixing, saliency, selective
 from .base import Strategy, TransformStrategy
 from .spec import BASE_OPTIONS as _BASE
@@ -51,8 +51,7 @@ def _policy_build(o: dict[str, Any]) -> Strategy:
     """``policy:spec`` or ``policy:file=PATH``; a file holding a learned schedule replays it."""
     if not o["file"]:
         return _with_base("policy", lambda o: policies.from_spec(o["spec"], fill=o["fill"]))(o)
-    with open(o["file"], encoding="utf-8") as f:
-        data = json.load(f)
+    data = read_policy_json(o["file"])  # errors name the file; depth and size bounded
     if isinstance(data, dict) and data.get("type") == "policy-schedule":
         return adversarial.schedule_strategy(o["file"], base=o["base"], fill=o["fill"])
     return _with_base("policy", lambda o: policies.policy_from_json(data, fill=o["fill"]))(o)
