@@ -25,7 +25,7 @@ from .data import available
 from .io import atomic_write_bytes, atomic_write_text
 from .report import MethodSpec, write_report
 from .report.collect import config_strategies, load_config, load_runs
-from .rundir import RunDirError, changed_keys, check_out, prepare_out
+from .rundir import RunDirError, check_out, prepare_out, refuse_changed
 from .runs import TrainConfig, budget, check_device, prepare_data, train_run
 from .strategies import STRATEGIES, Context, build_strategy, parse_strategy, strategy_dirname
 from .strategies.spec import load_entry
@@ -156,7 +156,7 @@ def compare(
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     if resume and (out / "config.json").is_file():
-        _check_same_compare(json.loads((out / "config.json").read_text()), meta, out)
+        refuse_changed(json.loads((out / "config.json").read_text()), meta, _FREE, out)
     prepare_out(out, resume, overwrite)
     atomic_write_text(out / "config.json", json.dumps(meta, indent=1))
     print(
@@ -182,13 +182,6 @@ def compare(
 
 # options that do not change any result: a resumed compare may change them
 _FREE = ("out", "jobs", "threads", "data_dir", "command", "torch", "started")
-
-
-def _check_same_compare(stored: dict, meta: dict, out: Path) -> None:
-    diff = changed_keys(stored, meta, _FREE)
-    if diff:
-        shown = ", ".join(f"{k}: {stored.get(k)!r} -> {meta.get(k)!r}" for k in diff)
-        raise RunDirError(f"--resume: {out} was run with other options ({shown}); use another --out")
 
 
 def method_specs(strategies: list[str]) -> dict[str, MethodSpec]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from .io import atomic_write_text, remove_orphan_temps
 
-__all__ = ["MARKER", "RunDirError", "check_out", "changed_keys", "has_runs", "prepare_out"]
+__all__ = ["MARKER", "RunDirError", "changed_keys", "check_out", "has_runs", "prepare_out", "refuse_changed"]
 
 MARKER = ".augkit-run"
 
@@ -82,3 +82,13 @@ def changed_keys(
     skip = set(ignore)
     keys = (set(stored) | set(requested)) - skip
     return sorted(k for k in keys if stored.get(k) != requested.get(k))
+
+
+def refuse_changed(
+    stored: Mapping[str, Any], requested: Mapping[str, Any], ignore: Iterable[str], out: Path
+) -> None:
+    """Refuse to resume ``out`` when any option outside ``ignore`` differs, naming every such key."""
+    diff = changed_keys(stored, requested, ignore)
+    if diff:
+        shown = ", ".join(f"{k}: {stored.get(k)!r} -> {requested.get(k)!r}" for k in diff)
+        raise RunDirError(f"--resume: {out} was run with other options ({shown}); use another --out")

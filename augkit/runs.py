@@ -21,7 +21,7 @@ from . import data as _data
 from .evaluation_suite import final_metrics
 from .io import atomic_write_text, load_torch
 from .models import build_model
-from .rundir import RunDirError, changed_keys
+from .rundir import refuse_changed
 from .search import run_strategy_search
 from .strategies import Strategy, build_strategy
 from .train import CHECKPOINT, SCHEDULES, OptimConfig, fit, streams
@@ -248,10 +248,7 @@ RESUME_FREE = ("threads", "data_dir", "fgsm_eps", "ifgsm_steps", "adv_images", "
 
 def check_same_run(stored: dict[str, Any], requested: dict[str, Any], out: Path) -> None:
     """Refuse to resume ``out`` under options that change results, naming every such key."""
-    diff = changed_keys(stored, requested, RESUME_FREE)
-    if diff:
-        shown = ", ".join(f"{k}: {stored.get(k)!r} -> {requested.get(k)!r}" for k in diff)
-        raise RunDirError(f"--resume: {out} was trained with other options ({shown}); use another --out")
+    refuse_changed(stored, requested, RESUME_FREE, out)
 
 
 def train_run(
