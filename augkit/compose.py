@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .base import Augment
+from .base import Augment, as_batch
 from .sample import index_params, rand
 
 __all__ = ["ChoiceParams", "Compose", "OneOf", "RandomApply"]
@@ -68,6 +68,13 @@ class Compose(Augment):
         for t in self.transforms:
             x = t.sample_apply(x, generator)
         return x
+
+    def apply(self, x: Tensor, params: tuple) -> Tensor:
+        """Each child's own ``apply``, so an empty batch still takes a resizing child's output size."""
+        xb, single = as_batch(x)
+        for t, p in zip(self.transforms, params, strict=True):
+            xb = t.apply(xb, p)
+        return xb[0] if single else xb
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ def quick_preset() -> CompareConfig:
         epochs="auto",
         batch_size=128,
         lr=0.05,
+        model="small_cnn_half",
         eval_every=8,
         test_subset=2000 if fm else 0.0,
         fgsm_eps=4.0,

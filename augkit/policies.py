@@ -531,6 +531,9 @@ _JSON_TYPES: dict[str, tuple[tuple[str, ...], dict, Callable[[dict, dict], _Poli
         lambda d, kw: Policy(d["sub_policies"], name=d["name"], **kw),
     ),
 }
+# Keys a type writes for readers but rebuilds from others (AutoAugment's table comes from its
+# name): accepted when they match what the named policy gives, refused when edited.
+_JSON_DERIVED = {"autoaugment": ("name", "sub_policies")}
 _JSON_INTS = ("num_ops", "num_levels")  # JSON has one number type: 2.0 is read as 2
 # What files written before ``fill``/``interpolation`` were serialised meant (the defaults then).
 _LEGACY = {"fill": 128.0, "interpolation": "nearest"}
@@ -557,6 +560,13 @@ def policy_from_json(
             f"policy JSON of type {kind!r} is missing key {missing[0]!r}; "
             f"required keys: {', '.join(required)}; optional: {', '.join(optional)}"
         )
+    derived = _JSON_DERIVED.get(kind, ())
+    unknown = sorted(set(data) - {"type", *required, *optional, *_LEGACY, *derived})
+    if unknown:  # a misspelt key (e.g. "magnitdue") would otherwise silently fall back to its default
+        raise ValueError(
+            f"policy JSON of type {kind!r} has unknown key {unknown[0]!r}; "
+            f"valid keys: type, {', '.join((*required, *optional, *_LEGACY))}"
+        )
     values = {**optional, **{k: data[k] for k in (*required, *optional) if k in data}}
     for k in _JSON_INTS:
         v = values.get(k)
@@ -565,6 +575,19 @@ def policy_from_json(
     given = {"fill": fill, "interpolation": interpolation}
     kw = {k: given[k] if given[k] is not None else data.get(k, d) for k, d in _LEGACY.items()}
     try:
-        return build(values, kw)
+        policy = build(values, kw)
     except (TypeError, ValueError) as e:
         raise type(e)(f"policy JSON of type {kind!r}: {e}") from None
+    _check_derived(kind, data, policy)
+    return policy
+
+
+def _check_derived(kind: str, data: dict, policy: _PolicyModule) -> None:
+    """A derived key edited by hand would be ignored: refuse it and say how to change the policy."""
+    built = json.loads(json.dumps(policy.to_json()))
+    for k in _JSON_DERIVED.get(kind, ()):
+        if k in data and json.loads(json.dumps(data[k])) != built.get(k):
+            raise ValueError(
+                f"policy JSON of type {kind!r}: key {k!r} does not match what {kind} {data.get('policy')!r} "
+                f"gives (it is rebuilt from 'policy'); to use edited sub-policies write type 'policy'"
+            )

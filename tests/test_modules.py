@@ -90,6 +90,17 @@ def test_single_image_and_empty_batch(name):
     assert empty.shape[0] == 0
 
 
+def test_empty_batch_through_compose_takes_the_resized_shape():
+    """Compose.apply on B = 0 ran no child, so a resizing child's output size was lost (issue 18)."""
+    m = ak.Compose([ak.RandomResizedCrop(16), ak.RandomFlip()])
+    x = _x(torch.uint8)[:0]
+    g = torch.Generator().manual_seed(0)
+    assert m.apply(x, m.sample(x, generator=g)).shape == (0, 3, 16, 16)
+    assert m(x, generator=g).shape == (0, 3, 16, 16)
+    full = _x(torch.uint8)
+    assert m.apply(full, m.sample(full, generator=g)).shape == (full.shape[0], 3, 16, 16)
+
+
 def test_default_generator_is_seeded_and_private():
     x = _x(torch.uint8)
     a, b = ak.RandAugment(seed=5), ak.RandAugment(seed=5)

@@ -296,6 +296,29 @@ def test_policy_json_missing_key_names_key_and_type(doc, key):
         policy_from_json(doc)
 
 
+@pytest.mark.parametrize(
+    "make", [lambda: ak.RandAugment(2, 9), lambda: ak.TrivialAugment(), lambda: ak.AutoAugment("cifar10")]
+)
+def test_policy_json_unknown_key_is_refused_not_ignored(make):
+    """A misspelt key must not silently fall back to the default (issue 18)."""
+    from augkit.policies import policy_from_json
+
+    doc = make().to_json()
+    assert policy_from_json(doc).to_json() == doc  # every key to_json writes is accepted
+    with pytest.raises(ValueError, match=r"unknown key 'magnitdue'; valid keys: type, "):
+        policy_from_json({**doc, "magnitdue": 30})
+
+
+def test_autoaugment_json_with_edited_sub_policies_is_refused():
+    """AutoAugment files carry their table for readers; an edit there would be silently ignored."""
+    from augkit.policies import policy_from_json
+
+    doc = json.loads(json.dumps(ak.AutoAugment("cifar10").to_json()))
+    doc["sub_policies"][0][0][1] = 0.99
+    with pytest.raises(ValueError, match=r"key 'sub_policies' does not match .* write type 'policy'"):
+        policy_from_json(doc)
+
+
 def test_deeply_nested_json_is_refused_not_a_recursion_error(tmp_path):
     from augkit.policies import MAX_JSON_DEPTH
     from augkit.policy_io import read_policy_json

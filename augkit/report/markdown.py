@@ -90,7 +90,11 @@ def convergence_banner(ctx: ReportContext) -> str | None:
 
 
 def convergence_lines(ctx: ReportContext) -> list[str]:
-    return [f"`{s}`: {v['status']} ({v['runs']} runs)" for s, v in ctx.convergence.items()]
+    """One line per strategy; training-loss notes (not a reason for the banner) follow the status."""
+    return [f"`{s}`: {v['status']} ({v['runs']} runs)"
+            + (f"; note: {'; '.join(v['notes'])} while the validation error is flat" if v.get("notes")
+               and v["status"] == "converged" else "")
+            for s, v in ctx.convergence.items()]  # fmt: skip
 
 
 def command_text(ctx: ReportContext) -> str | None:

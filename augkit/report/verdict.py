@@ -3,14 +3,21 @@
 Convergence (the under-training guard) is judged on the *validation* split only — the test set
 decides nothing.  A run counts as converged when, over the last ``TAIL`` (20 %) of its epochs,
 
-* its validation error is no longer falling beyond noise: the least-squares slope of the
-  validation-error evaluations in the tail, times the tail's length in epochs, is a predicted
-  drop no larger than the noise, where the noise is the larger of the binomial standard error
-  of one evaluation (``sqrt(p (1 - p) / n_val)``) and the seed-to-seed standard deviation of
-  the strategy's last validation error; and
-* its training loss is flat: it fell by at most ``LOSS_REL`` (10 %) of its value at the start
-  of the tail, or by at most ``LOSS_ABS`` (0.01 nats) — a loss near zero may halve and still
-  be flat.
+its validation error is no longer falling beyond noise: the least-squares slope of the
+validation-error evaluations in the tail, times the tail's length in epochs, is a predicted
+drop no larger than the noise, where the noise is the larger of the binomial standard error
+of one evaluation (``sqrt(p (1 - p) / n_val)``) and the seed-to-seed standard deviation of
+the strategy's last validation error.
+
+The training loss is checked too, but it only adds a *note*: a loss that fell by more than
+``LOSS_REL`` (10 %) of its value at the start of the tail and more than ``LOSS_ABS`` (0.01
+nats) is reported as "training loss still falling".  Why a note and not the banner: under the
+default cosine schedule the learning rate anneals to 0 over exactly that tail, and the loss on
+*augmented* batches keeps falling as it does (measured on 1,000 Fashion-MNIST images x 200
+epochs, docs/RESULTS.md §9: 10-44 % for every augmented strategy) while the validation error is
+flat — more of the same schedule would fit the training batches better without changing what
+the comparison reports.  The banner answers "would a longer budget change these numbers?",
+which the held-out error measures and the training loss does not.
 
 A tail with fewer than three validation evaluations, or a run without a validation split,
 is "unknown", which the report says as plainly as "not converged".  A strategy converged when
@@ -63,14 +70,11 @@ def run_convergence(metrics: list[dict], n_val: int | None, seed_noise: float = 
     loss_drop = losses[0] - losses[-1] if len(losses) >= 2 else 0.0
     loss_flat = loss_drop <= max(LOSS_REL * losses[0], LOSS_ABS) if losses else True
     val_flat = drop <= noise
-    status = "converged" if (val_flat and loss_flat) else "not converged"
-    why = []
-    if not val_flat:
-        why.append(f"validation error still falling ({100 * drop:.2f} pp over the last 20 % "
-                   f"> noise {100 * noise:.2f})")  # fmt: skip
-    if not loss_flat:
-        why.append(f"training loss still falling ({losses[0]:.4g} -> {losses[-1]:.4g})")
-    return {"status": status, "why": "; ".join(why), "val_drop": drop, "noise": noise, "loss_drop": loss_drop}
+    why = "" if val_flat else (f"validation error still falling ({100 * drop:.2f} pp over the last 20 % "
+                               f"> noise {100 * noise:.2f})")  # fmt: skip
+    note = "" if loss_flat else f"training loss still falling ({losses[0]:.4g} -> {losses[-1]:.4g})"
+    return {"status": "converged" if val_flat else "not converged", "why": why, "note": note,
+            "val_drop": drop, "noise": noise, "loss_drop": loss_drop}  # fmt: skip
 
 
 def convergence(runs: list[dict], n_val: int | None) -> dict[str, dict[str, Any]]:
@@ -88,7 +92,8 @@ def convergence(runs: list[dict], n_val: int | None) -> dict[str, dict[str, Any]
         states = {p["status"] for p in per}
         status = next(s for s in ("not converged", "unknown", "converged") if s in states)
         reasons = sorted({p["why"] for p in per if p["why"]})
-        out[name] = {"status": status, "runs": len(per), "why": reasons}
+        notes = sorted({p["note"] for p in per if p.get("note")})
+        out[name] = {"status": status, "runs": len(per), "why": reasons, "notes": notes}
     return out
 
 
