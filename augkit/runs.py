@@ -207,8 +207,9 @@ def budget(cfg: TrainConfig, n_train: int) -> dict[str, int]:
     """The run's training budget as the report states it: epochs, steps and images seen."""
     epochs = auto_epochs(n_train, cfg.batch_size) if cfg.epochs == "auto" else int(cfg.epochs)
     per = n_train // cfg.batch_size if n_train > cfg.batch_size else 1
-    return {"epochs": epochs, "steps_per_epoch": per, "steps": per * epochs, "batch_size": cfg.batch_size,
-            "images_seen": per * epochs * min(n_train, cfg.batch_size)}  # fmt: skip
+    batch = min(n_train, cfg.batch_size)  # a set smaller than one batch trains as one batch
+    return {"epochs": epochs, "steps_per_epoch": per, "steps": per * epochs, "batch_size": batch,
+            "images_seen": per * epochs * batch}  # fmt: skip
 
 
 def resolve(cfg: TrainConfig, ds: _data.ImageDataset) -> TrainConfig:
