@@ -196,6 +196,10 @@ def _cmd_search(ns: argparse.Namespace) -> int:
 
     names = [f.name for f in fields(TrainConfig)]
     given = {**_load_config_file(ns.config), **_flags(ns, names)}
+    if ns.method in _policy_searches():
+        return _cmd_policy_search(ns, TrainConfig.from_dict(given))
+    if ns.options or ns.backend != "ray" or ns.ray_address:
+        raise ValueError(f"--options/--backend/--ray-address apply to policy searches, not {ns.method!r}")
     given.setdefault("strategy", ns.method)
     if given["strategy"].partition(":")[0] != ns.method:
         raise ValueError(f"--strategy must be a {ns.method!r} strategy string, got {given['strategy']!r}")
@@ -209,10 +213,32 @@ def _cmd_search(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_policy_search(ns: argparse.Namespace, cfg: TrainConfig) -> int:
+    from .policy_search import run_policy_search
+
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    summary = run_policy_search(
+        ns.method, cfg, ns.out, ns.options, progress=not ns.quiet, backend=ns.backend,
+        ray_address=ns.ray_address, cpus=ns.cpus, cpus_per_trial=ns.cpus_per_trial,
+        gpus_per_trial=ns.gpus_per_trial,
+    )  # fmt: skip
+    print(json.dumps({k: v for k, v in summary.items() if not isinstance(v, list)}, indent=1))
+    return 0
+
+
+def _policy_searches() -> list[str]:
+    from .policy_search import POLICY_SEARCHES
+
+    return sorted(POLICY_SEARCHES)
+
+
 def _searchable() -> list[str]:
     from .search import searchable
 
-    return sorted(searchable())
+    return sorted({*searchable(), *_policy_searches()})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,10 +265,19 @@ def build_parser() -> argparse.ArgumentParser:
         )
         q.add_argument("--overwrite", action="store_true", help="delete an existing output directory first")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
-    se = sub.add_parser("search", help="run a strategy's search alone (IF-DA: stages 0-3)")
-    se.add_argument("method", choices=_searchable(), help="the strategy whose declared search to run")
+    se = sub.add_parser("search", help="policy search (autoaugment, randaugment-grid, fast-autoaugment) or a "
+                        "strategy's pre-training search (if-da)")  # fmt: skip
+    se.add_argument("method", choices=_searchable(), help="the search to run; the run flags set each trial")
     _add_train_flags(se)
-    se.add_argument("--out", required=True, help="stage artefacts directory (finished stages are reused)")
+    se.add_argument("--out", required=True, help="search directory (finished trials and stages are reused)")
+    se.add_argument("--options", default="", help="search options k=v,k=v (lists with ';'), e.g. n=1;2,m=5;9")
+    se.add_argument("--backend", default="ray", choices=["ray", "local"],
+                    help="ray: trials as Ray Tune trials (needs the .[search] extra); local: in this process")
+    se.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local Ray)")
+    se.add_argument("--cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    se.add_argument("--cpus-per-trial", type=float, default=1, help="CPUs each trial requests (default: 1)")
+    se.add_argument("--gpus-per-trial", type=float, default=0,
+                    help="GPU fraction each trial requests (default: 0)")
     se.add_argument("--config", help="YAML or JSON file with the same option names as the flags")
     se.add_argument("--quiet", action="store_true", help="no progress output")
     e = sub.add_parser("evaluate", help="re-evaluate a run directory's checkpoint")

@@ -30,6 +30,7 @@ __all__ = [
     "TRAIN_HELP",
     "TrainConfig",
     "auto_epochs",
+    "run_model",
     "budget",
     "evaluate_checkpoint",
     "optim_config",
@@ -230,7 +231,7 @@ def prepare_data(cfg: TrainConfig) -> _data.ImageDataset:
     return _data.prepare_data(c.dataset, c.data_dir, c.subset, c.val, c.subset_seed, c.test_subset)
 
 
-def _model(cfg: TrainConfig, ds: _data.ImageDataset, generator: torch.Generator) -> torch.nn.Module:
+def run_model(cfg: TrainConfig, ds: _data.ImageDataset, generator: torch.Generator) -> torch.nn.Module:
     c = ds.image_shape[0]
     return build_model(cfg.model, c, ds.num_classes, ds.mean(), ds.std(), generator=generator).to(cfg.device)
 
@@ -271,7 +272,7 @@ def train_run(
     if resume and (out / "config.json").is_file():  # before anything is written
         check_same_run(json.loads((out / "config.json").read_text()), asdict(cfg), out)
     gens = streams(cfg.seed)
-    model = _model(cfg, ds, gens["init"])
+    model = run_model(cfg, ds, gens["init"])
     strategy = build_run_strategy(cfg, ds, out, progress)
     atomic_write_text(out / "config.json", json.dumps(asdict(cfg), indent=1))
     label = f"{cfg.strategy} s{cfg.seed}"
@@ -299,7 +300,7 @@ def evaluate_checkpoint(path: str | Path) -> dict[str, Any]:
             )
     cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
     ds = prepare_data(cfg)
-    model = _model(cfg, ds, torch.Generator().manual_seed(0))
+    model = run_model(cfg, ds, torch.Generator().manual_seed(0))
     state = load_torch(ckpt, map_location=cfg.device)
     model.load_state_dict(state["model"])
     strategy = build_strategy(cfg.strategy)  # the final battery reads only its test-time transform

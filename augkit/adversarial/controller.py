@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..sample import rand
-from .decode import NUM_TOKENS, TOKEN_SIZES
+from .decode import TOKEN_SIZES
 
 __all__ = ["Controller", "normalise"]
 
@@ -49,8 +49,14 @@ class Controller(nn.Module):
         lr: float = 0.00035,
         entropy_weight: float = 1e-5,
         init_range: float = 0.1,
+        token_sizes: tuple[int, ...] = TOKEN_SIZES,
     ) -> None:
+        """``token_sizes``: the vocabulary of each position (default: Adversarial AutoAugment's 20;
+        AutoAugment's search uses 30: op, probability level, magnitude level per op)."""
         super().__init__()
+        if not token_sizes or any(not isinstance(v, int) or v < 2 for v in token_sizes):
+            raise ValueError(f"token_sizes must be a non-empty tuple of ints >= 2, got {token_sizes!r}")
+        self.token_sizes = tuple(token_sizes)
         for name, v in (("hidden", hidden), ("embedding", embedding)):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
@@ -59,8 +65,8 @@ class Controller(nn.Module):
         if not entropy_weight >= 0:
             raise ValueError(f"entropy_weight must be >= 0, got {entropy_weight!r}")
         self.entropy_weight = float(entropy_weight)
-        kinds = sorted(set(TOKEN_SIZES), reverse=True)  # (16, 10): op type, magnitude
-        self._kind_of = [kinds.index(s) for s in TOKEN_SIZES]
+        kinds = sorted(set(self.token_sizes), reverse=True)  # (16, 10): op type, magnitude
+        self._kind_of = [kinds.index(s) for s in self.token_sizes]
         meta = torch.device("meta")
         self.cell = nn.LSTMCell(embedding, hidden, device=meta)
         self.start = nn.Parameter(torch.empty(1, embedding, device=meta))
@@ -79,14 +85,14 @@ class Controller(nn.Module):
         inp = self.start.expand(m, -1)
         h = c = torch.zeros(m, self.cell.hidden_size)
         out_tokens, logps = [], []
-        for t in range(NUM_TOKENS):
+        for t in range(len(self.token_sizes)):
             h, c = self.cell(inp, (h, c))
             k = self._kind_of[t]
             logp = F.log_softmax(self.heads[k](h), dim=1)
             if tokens is None:
                 cdf = logp.detach().exp().cumsum(1)
                 u = rand((m, 1), generator, "cpu") * cdf[:, -1:]
-                tok = (cdf < u).sum(1).clamp(max=TOKEN_SIZES[t] - 1)
+                tok = (cdf < u).sum(1).clamp(max=self.token_sizes[t] - 1)
             else:
                 tok = tokens[:, t]
             out_tokens.append(tok)
@@ -96,7 +102,7 @@ class Controller(nn.Module):
 
     @torch.no_grad()
     def sample(self, m: int, generator: torch.Generator) -> Tensor:
-        """M policies as (M, 20) int64 tokens, drawn from ``generator``."""
+        """M policies as (M, len(token_sizes)) int64 tokens, drawn from ``generator``."""
         if not isinstance(m, int) or m < 1:
             raise ValueError(f"m must be a positive int, got {m!r}")
         return self._logits(None, m, generator)[0]

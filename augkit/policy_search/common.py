@@ -1,0 +1,123 @@
+"""What every policy search shares: its declaration, option parsing, and the search report.
+
+A search writes into its ``--out`` directory ``policy.json`` (replay it with
+``--strategies policy:file=OUT/policy.json``), ``search.json`` (method, options, every
+trial's reward and cost, the best, the total cost), ``trials.csv``, ``best_so_far.png``
+(best validation error against cumulative trial time) and ``policy_gallery.png`` (the found
+policy on training images).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..io import atomic_write_bytes, atomic_write_text
+from ..policies import Policy
+from ..policy_io import save_policy
+
+__all__ = ["SearchDef", "int_list", "parse_options", "policy_gallery", "write_report"]
+
+
+@dataclass(frozen=True)
+class SearchDef:
+    """One policy search: ``run(cfg, out, options, trial_opts, progress) -> summary``."""
+
+    run: Callable[..., dict]
+    options: dict[str, tuple[Callable[[str], Any], Any]]
+    help: str
+
+
+def int_list(text: str) -> list[int]:
+    """``"1;2;3"`` (``;`` because ``,`` separates options) -> ``[1, 2, 3]``."""
+    vals = [int(v) for v in str(text).replace("/", ";").split(";") if v.strip()]
+    if not vals:
+        raise ValueError(f"expected ';'-separated integers, got {text!r}")
+    return vals
+
+
+def parse_options(name: str, text: str, table: dict[str, tuple[Callable[[str], Any], Any]]) -> dict:
+    """``"k=v,k=v"`` against ``table``; errors name the search, the key and the valid keys."""
+    opts = {k: d for k, (_, d) in table.items()}
+    for item in filter(None, (s.strip() for s in (text or "").split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or key not in table:
+            raise ValueError(
+                f"search {name!r}: option {item!r} is not key=value with a valid key; "
+                f"valid keys: {', '.join(table)}"
+            )
+        try:
+            opts[key] = table[key][0](value)
+        except ValueError as e:
+            raise ValueError(f"search {name!r}: option {key}={value!r} is invalid: {e}") from None
+    return opts
+
+
+def policy_gallery(policy: Policy, images: torch.Tensor, draws: int = 4, seed: int = 0) -> bytes:
+    """PNG: the original images, then ``draws`` rows of the policy applied (fixed seed)."""
+    from ..gallery import grid_png
+
+    g = torch.Generator().manual_seed(seed)
+    rows = [("original", images)] + [(f"draw {i + 1}", policy(images, generator=g)) for i in range(draws)]
+    return grid_png(rows)
+
+
+def _best_so_far_png(trials: list[dict], title: str) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t, best, xs, ys = 0.0, float("inf"), [], []
+    for r in trials:
+        t += r["wall_seconds"]
+        best = min(best, r["val_error"])
+        xs.append(t / 60)
+        ys.append(100 * best)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.step(xs, ys, where="post")
+    ax.scatter(xs, [100 * r["val_error"] for r in trials], s=8, alpha=0.5)
+    ax.set(xlabel="cumulative trial time (min)", ylabel="validation error (%)", title=title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_report(out: Path, method: str, options: dict, trials: list[dict], policy: Any, extra: dict) -> dict:
+    """Write policy.json, search.json, trials.csv and best_so_far.png; return the summary."""
+    save_policy(policy, str(out / "policy.json"))
+    best = min(trials, key=lambda r: r["val_error"])
+    cost = {
+        "trials": len(trials),
+        "trial_cpu_minutes": sum(r["cpu_seconds"] for r in trials) / 60,
+        "trial_wall_minutes": sum(r["wall_seconds"] for r in trials) / 60,
+    }
+    summary = {
+        "method": method,
+        "options": options,
+        "policy": str(out / "policy.json"),
+        "best_trial": best["name"],
+        "best_val_error": best["val_error"],
+        "cost": cost,
+        **extra,
+    }
+    rows = [
+        {k: r.get(k) for k in ("name", "val_error", "epochs", "wall_seconds", "cpu_seconds")} for r in trials
+    ]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(out / "trials.csv", buf.getvalue())
+    atomic_write_text(out / "search.json", json.dumps({**summary, "trials": rows}, indent=1))
+    atomic_write_bytes(out / "best_so_far.png", _best_so_far_png(trials, method))
+    return summary

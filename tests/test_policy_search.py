@@ -1,0 +1,152 @@
+"""Policy searches (issue 14): AutoAugment (controller + PPO), RandAugment grid, Fast AutoAugment.
+
+Tiny budgets on scikit-learn's digits: every search runs end to end, writes a policy that
+replays bit for bit, resumes without re-running finished trials, and gives the same policy for
+the same seed; the Ray backend gives the same trials as the in-process one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import augkit as ak
+from augkit.adversarial.controller import Controller
+from augkit.cli import main
+from augkit.policy_search import run_policy_search
+from augkit.policy_search.autoaugment import AA_TOKEN_SIZES, decode_policy, ppo_step
+from augkit.policy_search.fast_autoaugment import candidate_error, fold_split
+from augkit.runs import TrainConfig
+from augkit.strategies import build_strategy
+
+TINY = TrainConfig(dataset="digits", subset=200, val=100, epochs=2, threads=1)
+
+
+def _search(name: str, out: Path, options: str, cfg: TrainConfig = TINY, **kw) -> dict:
+    return run_policy_search(name, cfg, out, options, progress=False, backend=kw.pop("backend", "local"), **kw)
+
+
+def test_autoaugment_tokens_decode_to_valid_sub_policies():
+    c = Controller(torch.Generator().manual_seed(0), token_sizes=AA_TOKEN_SIZES)
+    tokens = c.sample(6, torch.Generator().manual_seed(1))
+    assert tokens.shape == (6, 30)
+    for t in tokens:
+        subs = decode_policy(t)
+        assert len(subs) == 5 and all(len(s) == 2 for s in subs)
+        assert all(0 <= p <= 1 and 0 <= m <= 0.9 for s in subs for _, p, m in s)
+        ak.Policy(subs)  # every decoded table is a valid policy
+    with pytest.raises(ValueError, match="30 values"):
+        decode_policy(torch.full((30,), 16))
+
+
+def test_ppo_step_raises_the_probability_of_positive_advantage_policies():
+    c = Controller(torch.Generator().manual_seed(0), lr=0.01, token_sizes=AA_TOKEN_SIZES)
+    tokens = c.sample(8, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        old = c.log_prob_entropy(tokens)[0]
+    adv = torch.tensor([1.0] * 4 + [-1.0] * 4)
+    ppo_step(c, tokens, old, adv, clip=0.2, epochs=3)
+    with torch.no_grad():
+        new = c.log_prob_entropy(tokens)[0]
+    assert (new - old)[:4].mean() > 0 > (new - old)[4:].mean()
+
+
+def test_fold_split_is_stratified_disjoint_and_seeded():
+    y = torch.arange(10).repeat(20)
+    m, a = fold_split(y, 0.4, seed=3)
+    assert set(m.tolist()).isdisjoint(a.tolist()) and len(m) + len(a) == len(y)
+    assert torch.bincount(y[a]).tolist() == [8] * 10
+    assert torch.equal(a, fold_split(y, 0.4, seed=3)[1]) and not torch.equal(a, fold_split(y, 0.4, seed=4)[1])
+
+
+def test_density_matching_prefers_a_policy_that_keeps_the_distribution(tmp_path):
+    """A fold model trained on digits: a near-identity policy scores better than a destructive one."""
+    out = tmp_path / "faa"
+    _search("fast-autoaugment", out, "folds=1,steps=1,candidates=2,top=1,subs=1",
+            cfg=TrainConfig(dataset="digits", val=100, epochs=15, threads=1))  # fmt: skip
+    from augkit.policy_search.fast_autoaugment import MODEL_FILE, _fold_data
+    from augkit.runs import run_model
+
+    cfg = TrainConfig(dataset="digits", val=100, epochs=15, threads=1, strategy="none")
+    data = _fold_data(cfg, 0.4, 0)
+    model = run_model(cfg, data, torch.Generator().manual_seed(0))
+    model.load_state_dict(torch.load(out / "trials" / "fold0" / MODEL_FILE, weights_only=True))
+    keep = ak.Policy([[("Rotate", 0.1, 0.1), ("Brightness", 0.1, 0.1)]])
+    destroy = ak.Policy([[("Invert", 1.0, 1.0), ("Rotate", 1.0, 1.0)]])
+    e_keep = candidate_error(model, keep, data.val_x, data.val_y, 2, 0)
+    e_destroy = candidate_error(model, destroy, data.val_x, data.val_y, 2, 0)
+    assert e_keep < 0.3 < e_destroy, (e_keep, e_destroy)
+
+
+def test_randaugment_grid_replays_bit_for_bit_and_resumes(tmp_path, monkeypatch):
+    out = tmp_path / "ra"
+    summary = _search("randaugment-grid", out, "n=1;2,m=3;9")
+    rows = json.loads((out / "search.json").read_text())["trials"]
+    assert len(rows) == 4 and summary["spec"] == f"rand-n{summary['best']['n']}-m{summary['best']['m']}"
+    best = min(rows, key=lambda r: r["val_error"])
+    assert summary["best_val_error"] == best["val_error"]
+    for f in ("policy.json", "trials.csv", "best_so_far.png", "policy_gallery.png"):
+        assert (out / f).stat().st_size > 0
+    # the found policy replays exactly what its child trained with
+    replay = build_strategy(f"policy:file={out / 'policy.json'}")
+    child = json.loads((out / "trials" / best["name"] / "config.json").read_text())["strategy"]
+    assert child == f"policy:file={out / 'policies' / (summary['spec'] + '.json')}"
+    x = torch.randint(0, 256, (16, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    assert torch.equal(replay.transform(x, generator=g1), build_strategy(child).transform(x, generator=g2))
+    # a rerun trains nothing: every trial.json matches its config
+    import augkit.policy_search.trials as trials
+
+    monkeypatch.setattr(trials, "train_run", lambda *a, **k: pytest.fail("a finished trial was re-run"))
+    assert _search("randaugment-grid", out, "n=1;2,m=3;9")["best"] == summary["best"]
+
+
+def test_autoaugment_search_resumes_and_is_seeded(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    _search("autoaugment", a, "iterations=1,batch=2,top=2")  # "killed" after one controller update
+    first = (a / "trials" / "it000-child0" / "trial.json").stat().st_mtime_ns
+    s = _search("autoaugment", a, "iterations=2,batch=2,top=2")
+    assert s["controller_updates"] == 2 and len(s["entropy"]) == 2
+    assert (a / "trials" / "it000-child0" / "trial.json").stat().st_mtime_ns == first
+    _search("autoaugment", b, "iterations=2,batch=2,top=2")
+    assert (a / "policy.json").read_text() == (b / "policy.json").read_text()
+    assert len(json.loads((a / "policy.json").read_text())["sub_policies"]) == 10  # top 2 x 5
+
+
+def test_fast_autoaugment_merges_top_policies_and_is_seeded(tmp_path):
+    opts = "folds=2,steps=2,candidates=3,top=1,subs=2"
+    s = _search("fast-autoaugment", tmp_path / "a", opts)
+    _search("fast-autoaugment", tmp_path / "b", opts)
+    doc = json.loads((tmp_path / "a" / "policy.json").read_text())
+    assert s["kept_policies"] == 4 and len(doc["sub_policies"]) == 8  # 2 folds x 2 steps x 1 x 2 subs
+    assert doc == json.loads((tmp_path / "b" / "policy.json").read_text())
+
+
+def test_ray_backend_gives_the_same_trials_as_local(tmp_path):
+    pytest.importorskip("ray", reason="the .[search] extra (CI installs it)")
+    _search("randaugment-grid", tmp_path / "local", "n=1,m=3;9")
+    _search("randaugment-grid", tmp_path / "ray", "n=1,m=3;9", backend="ray", cpus=2)
+    rows = [json.loads((tmp_path / d / "search.json").read_text())["trials"] for d in ("local", "ray")]
+    assert [r["val_error"] for r in rows[0]] == [r["val_error"] for r in rows[1]]
+
+
+def test_bad_search_input_is_a_named_error(tmp_path, capsys):
+    with pytest.raises(ValueError, match="valid keys: n, m, seeds"):
+        _search("randaugment-grid", tmp_path / "x", "q=1")
+    with pytest.raises(ValueError, match="expected ';'-separated integers"):
+        _search("randaugment-grid", tmp_path / "x", "n=")
+    with pytest.raises(ValueError, match="needs a validation split"):
+        _search("randaugment-grid", tmp_path / "x", "", cfg=TrainConfig(dataset="digits", val=0))
+    with pytest.raises(ValueError, match="unknown; valid: autoaugment"):
+        _search("pba-typo", tmp_path / "x", "")
+    out = tmp_path / "c"
+    _search("randaugment-grid", out, "n=1,m=3")
+    (out / "trials" / "n1-m3-seed0" / "trial.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"trial file .*trial.json is corrupt.*delete"):
+        _search("randaugment-grid", out, "n=1,m=3")
+    rc = main(["search", "randaugment-grid", "--dataset", "digits", "--val", "50", "--options", "m=x",
+               "--backend", "local", "--out", str(tmp_path / "cli")])  # fmt: skip
+    assert rc == 2 and "option m='x' is invalid" in capsys.readouterr().err
