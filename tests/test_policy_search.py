@@ -26,7 +26,8 @@ TINY = TrainConfig(dataset="digits", subset=200, val=100, epochs=2, threads=1)
 
 
 def _search(name: str, out: Path, options: str, cfg: TrainConfig = TINY, **kw) -> dict:
-    return run_policy_search(name, cfg, out, options, progress=False, backend=kw.pop("backend", "local"), **kw)
+    backend = kw.pop("backend", "local")
+    return run_policy_search(name, cfg, out, options, progress=False, backend=backend, **kw)
 
 
 def test_autoaugment_tokens_decode_to_valid_sub_policies():
