@@ -260,8 +260,12 @@ def train_run(
     progress: bool = True,
     dataset: _data.ImageDataset | None = None,
     final_eval: bool = True,
+    until: int | None = None,
 ) -> dict[str, Any]:
-    """Train one strategy with one seed; write config, metrics, checkpoint and final metrics."""
+    """Train one strategy with one seed; write config, metrics, checkpoint and final metrics.
+
+    ``until`` stops after that epoch (see :func:`augkit.train.fit`); no final evaluation then.
+    """
     out = Path(out_dir)
     check_device(cfg.device)
     out.mkdir(parents=True, exist_ok=True)
@@ -278,9 +282,9 @@ def train_run(
     label = f"{cfg.strategy} s{cfg.seed}"
     history = fit(
         model, ds, strategy, optim_config(cfg), out, gens=gens, config=asdict(cfg),
-        resume=resume, progress=progress, label=label,
+        resume=resume, progress=progress, label=label, until=until,
     )  # fmt: skip
-    if not final_eval:
+    if not final_eval or (until is not None and len(history) < cfg.epochs):
         return {"history": history}
     final = final_metrics(model, ds, strategy, cfg, history)
     atomic_write_text(out / "final.json", json.dumps(final, indent=1))

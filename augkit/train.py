@@ -277,8 +277,12 @@ def fit(
     progress: bool = False,
     label: str = "",
     evals: Mapping[str, tuple[Tensor, Tensor]] | None = None,
+    until: int | None = None,
 ) -> list[dict]:
     """Train ``model`` on ``data.train_x/y`` with ``strategy``; return the per-epoch history.
+
+    ``until``: stop after that epoch (evaluated, checkpointed) so that a resumed call continues
+    the same schedule — how PBA's population trains in rounds.
 
     ``gens`` holds the ``data`` (loader order) and ``aug`` (strategy draws) generators; they may
     be one object.  ``config`` is what strategies read as ``ctx.config`` (the run's options).
@@ -310,7 +314,8 @@ def fit(
         history, ctx.step = st["history"], st["step"]
         first_loss = st.get("first_loss", first_loss)
     eval_every = optim.eval_every or max(1, optim.epochs // 10)
-    for epoch in range(len(history), optim.epochs):
+    stop = optim.epochs if until is None else min(until, optim.epochs)
+    for epoch in range(len(history), stop):
         ctx.epoch = epoch
         strategy.on_epoch_start(ctx)
         desc = f"{label} ep {epoch + 1}/{optim.epochs}"
@@ -319,7 +324,7 @@ def fit(
         try:
             numbers = train_epoch(model, loader, strategy, opt, sched, ctx, optim, bar, limit)
             first_loss = first_loss or numbers["first_loss"]
-            last = epoch + 1 == optim.epochs
+            last = epoch + 1 == stop
             errors = evaluate_errors(model, sets, device) if (epoch + 1) % eval_every == 0 or last else {}
             record = _record(epoch + 1, numbers, errors, list(sets))
             record.update(strategy.on_epoch_end(ctx))

@@ -151,3 +151,84 @@ def test_bad_search_input_is_a_named_error(tmp_path, capsys):
     rc = main(["search", "randaugment-grid", "--dataset", "digits", "--val", "50", "--options", "m=x",
                "--backend", "local", "--out", str(tmp_path / "cli")])  # fmt: skip
     assert rc == 2 and "option m='x' is invalid" in capsys.readouterr().err
+
+
+# --- Population Based Augmentation -------------------------------------------------------------
+
+
+def test_pba_policy_zero_levels_are_the_identity_and_counts_follow_the_paper():
+    from augkit.pba import SLOTS, PBAPolicy
+
+    x = torch.randint(0, 256, (4000, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(PBAPolicy()(x, generator=torch.Generator().manual_seed(1)), x)
+    always = torch.stack([torch.full((SLOTS,), 10), torch.full((SLOTS,), 5)], 1)
+    p = PBAPolicy(always)
+    counts = p.sample(x, generator=torch.Generator().manual_seed(2)).applied.sum(1).bincount(minlength=3)
+    assert torch.allclose(counts.float() / 4000, torch.tensor([0.2, 0.3, 0.5]), atol=0.03)
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    assert torch.equal(p(x, generator=g()), p(x, generator=g()))
+
+
+def test_pba_explore_stays_in_the_search_space_and_exploit_copies_the_top():
+    from augkit.pba import SLOTS, explore
+    from augkit.policy_search.pba import exploit_explore
+
+    g = torch.Generator().manual_seed(0)
+    prob, mag = torch.randint(0, 11, (SLOTS,), generator=g), torch.randint(0, 10, (SLOTS,), generator=g)
+    lv = torch.stack([prob, mag], 1)
+    for _ in range(50):
+        lv = explore(lv, g)
+        assert lv[:, 0].min() >= 0 and lv[:, 0].max() <= 10 and lv[:, 1].min() >= 0 and lv[:, 1].max() <= 9
+    levels = [lv.clone() for _ in range(8)]
+    donors = exploit_explore([0.1, 0.5, 0.2, 0.9, 0.3, 0.8, 0.4, 0.7], levels, 0.25, 0.2, g)
+    assert [d is not None for d in donors] == [False, False, False, True, False, True, False, False]
+    assert {donors[3], donors[5]} <= {0, 2}  # the two best members
+
+
+def test_pba_schedule_file_errors_name_the_file(tmp_path):
+    from augkit.pba import read_schedule, write_schedule
+
+    f = tmp_path / "s.json"
+    f.write_text('{"type": "policy"}')
+    with pytest.raises(ValueError, match=r"s.json: expected an object with type 'pba-schedule'"):
+        read_schedule(f)
+    with pytest.raises(ValueError, match="levels must be 30"):
+        write_schedule(f, [{"epoch": 0, "levels": [[0, 0]] * 29}])
+    write_schedule(f, [{"epoch": 1, "levels": [[0, 0]] * 30}])
+    with pytest.raises(ValueError, match="epochs must start at 0"):
+        read_schedule(f)
+
+
+def test_pba_search_replays_resumes_and_is_seeded(tmp_path, monkeypatch):
+    cfg = TrainConfig(dataset="digits", subset=200, val=100, epochs=4, threads=1)
+    a, b = tmp_path / "a", tmp_path / "b"
+    s = _search("pba", a, "population=4,interval=2", cfg=cfg)
+    _search("pba", b, "population=4,interval=2", cfg=cfg)
+    assert (a / "schedule.json").read_text() == (b / "schedule.json").read_text()
+    assert s["rounds"] == 2 and len(json.loads((a / "search.json").read_text())["trials"]) == 8
+    strategy = build_strategy(s["replay"])  # replays with ordinary training
+    assert strategy.name == "pba" and strategy.length == 4 and len(strategy.schedule) >= 1
+    (a / "pba_state.pt").unlink()  # as if killed before the state was written: no trial is re-trained
+    import augkit.policy_search.pba as pba_search
+
+    monkeypatch.setattr(pba_search, "train_run", lambda *a, **k: pytest.fail("a finished round was re-run"))
+    _search("pba", a, "population=4,interval=2", cfg=cfg)
+    assert (a / "schedule.json").read_text() == (b / "schedule.json").read_text()
+
+
+def test_pba_strategy_follows_its_schedule_by_epoch(tmp_path):
+    from augkit.pba import write_schedule
+    from augkit.strategies.base import Context
+
+    f = tmp_path / "s.json"
+    write_schedule(f, [{"epoch": 0, "levels": [[0, 0]] * 30}, {"epoch": 2, "levels": [[10, 9]] * 30}])
+    s = build_strategy(f"pba:file={f}")
+    ctx = Context(None, torch.device("cpu"), 10, torch.Generator(), 0.0, epochs=4)
+    for epoch, p in ((0, 0), (1, 0), (2, 10), (3, 10)):
+        ctx.epoch = epoch
+        s.on_epoch_start(ctx)
+        assert int(s.policy.levels[0, 0]) == p
+    stretched = build_strategy(f"pba:file={f},length=4")
+    ctx.epochs, ctx.epoch = 8, 3  # epoch 3 of 8 is epoch 1.5 of the 4-epoch schedule
+    stretched.on_epoch_start(ctx)
+    assert int(stretched.policy.levels[0, 0]) == 0

@@ -1,4 +1,4 @@
-"""Policy searches above the training loop: AutoAugment, RandAugment's grid, Fast AutoAugment.
+"""Policy searches above the training loop: AutoAugment, RandAugment grid, Fast AutoAugment, PBA.
 
 Each search is declared once in :data:`POLICY_SEARCHES` (``augkit search NAME``); every trial it
 trains is an ordinary augkit run scheduled by :mod:`augkit.policy_search.trials` on Ray Tune
@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write_bytes
+from ..pba import PBAPolicy, read_schedule
 from ..policy_io import load_policy
 from ..runs import TrainConfig, prepare_data
-from . import autoaugment, fast_autoaugment, randaugment_grid
+from . import autoaugment, fast_autoaugment, pba, randaugment_grid
 from .common import SearchDef, parse_options, policy_gallery
 from .trials import BACKENDS, run_trials
 
@@ -33,6 +34,11 @@ POLICY_SEARCHES: dict[str, SearchDef] = {
         randaugment_grid.search,
         randaugment_grid.OPTIONS,
         "RandAugment (Cubuk et al. 2020): grid over N and M, each point a Ray trial",
+    ),
+    "pba": SearchDef(
+        pba.search,
+        pba.OPTIONS,
+        "Population Based Augmentation (Ho et al. 2019): synchronous PBT over 30 op levels -> a schedule",
     ),
     "fast-autoaugment": SearchDef(
         fast_autoaugment.search,
@@ -55,6 +61,10 @@ def run_policy_search(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = d.run(cfg, out, opts, trial_opts, progress)
-    found = load_policy(str(out / "policy.json"))  # the file as a user replays it
-    atomic_write_bytes(out / "policy_gallery.png", policy_gallery(found, prepare_data(cfg).train_x[:8]))
+    images = prepare_data(cfg).train_x[:8]
+    if (out / "policy.json").is_file():
+        found = load_policy(str(out / "policy.json"))  # the file as a user replays it
+    else:  # PBA: its schedule's final levels
+        found = PBAPolicy(read_schedule(out / "schedule.json")[-1][1])
+    atomic_write_bytes(out / "policy_gallery.png", policy_gallery(found, images))
     return summary

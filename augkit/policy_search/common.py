@@ -92,9 +92,13 @@ def _best_so_far_png(trials: list[dict], title: str) -> bytes:
     return buf.getvalue()
 
 
-def write_report(out: Path, method: str, options: dict, trials: list[dict], policy: Any, extra: dict) -> dict:
-    """Write policy.json, search.json, trials.csv and best_so_far.png; return the summary."""
-    save_policy(policy, str(out / "policy.json"))
+def write_report(
+    out: Path, method: str, options: dict, trials: list[dict], policy: Any, extra: dict, save: bool = True
+) -> dict:
+    """Write policy.json (unless ``save`` is false: PBA's result is a schedule), search.json,
+    trials.csv, best_so_far.png and the gallery of ``policy``; return the summary."""
+    if save:
+        save_policy(policy, str(out / "policy.json"))
     best = min(trials, key=lambda r: r["val_error"])
     cost = {
         "trials": len(trials),

@@ -47,8 +47,8 @@ def require_ray() -> tuple[Any, Any]:
     return ray, tune
 
 
-def _finished(d: Path, config: dict) -> dict | None:
-    f = d / TRIAL_FILE
+def _finished(d: Path, config: dict, result: str = TRIAL_FILE) -> dict | None:
+    f = d / result
     if not f.is_file():
         return None
     try:
@@ -141,17 +141,22 @@ def run_trials(
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    pending = [s for s in specs if _finished(Path(s["dir"]), s["config"]) is None]
+    pending = [s for s in specs if _done(s) is None]
     if pending and backend == "ray":
         _ray_map(fn, pending, out, opts)
     elif pending:
         for s in _progress(pending, progress):
             fn(s)
-    results = [_finished(Path(s["dir"]), s["config"]) for s in specs]
+    results = [_done(s) for s in specs]
     missing = [s["dir"] for s, r in zip(specs, results, strict=True) if r is None]
     if missing:
         raise RuntimeError(f"trials did not write {TRIAL_FILE}: {', '.join(missing)}")
     return results  # type: ignore[return-value]
+
+
+def _done(spec: dict) -> dict | None:
+    """The spec's result file if written for its config (``spec["result"]``, default trial.json)."""
+    return _finished(Path(spec["dir"]), spec["config"], spec.get("result", TRIAL_FILE))
 
 
 def _progress(items: list, on: bool):
