@@ -115,6 +115,8 @@ def test_autoaugment_search_resumes_and_is_seeded(tmp_path):
     _search("autoaugment", b, "iterations=2,batch=2,top=2")
     assert (a / "policy.json").read_text() == (b / "policy.json").read_text()
     assert len(json.loads((a / "policy.json").read_text())["sub_policies"]) == 10  # top 2 x 5
+    with pytest.raises(ValueError, match=r"started with other search options \(batch"):
+        _search("autoaugment", a, "iterations=3,batch=3,top=2")
 
 
 def test_fast_autoaugment_merges_top_policies_and_is_seeded(tmp_path):
@@ -232,3 +234,58 @@ def test_pba_strategy_follows_its_schedule_by_epoch(tmp_path):
     ctx.epochs, ctx.epoch = 8, 3  # epoch 3 of 8 is epoch 1.5 of the 4-epoch schedule
     stretched.on_epoch_start(ctx)
     assert int(stretched.policy.levels[0, 0]) == 0
+
+
+# --- TANDA -------------------------------------------------------------------------------------
+
+
+def test_tanda_tfs_are_not_identities_and_sequences_apply_per_image():
+    from augkit.tanda import TFS, MeanField, TFSequence
+
+    assert len(TFS) == 39 and all(m > 0 for o, m in TFS if o not in ("AutoContrast", "Equalize", "Invert"))
+    mf = MeanField(5, 0.01, 0.0)
+    tokens = mf.sample(6, torch.Generator().manual_seed(0))
+    assert tokens.shape == (6, 5) and int(tokens.max()) < 39
+    lp, ent = mf.log_prob_entropy(tokens)
+    assert torch.allclose(lp, torch.full((6,), 5 * -torch.log(torch.tensor(39.0))))
+    x = torch.randint(0, 256, (6, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    seq = TFSequence()
+    a = seq.apply_sequences(x, tokens, torch.Generator().manual_seed(2))
+    b = seq.apply_sequences(x, tokens, torch.Generator().manual_seed(2))
+    assert torch.equal(a, b) and not torch.equal(a, x)
+    one = seq.apply_sequences(x[2:3], tokens[2:3], torch.Generator().manual_seed(2))
+    assert one.shape == (1, 1, 8, 8)
+
+
+def test_tanda_reinforce_moves_the_generator_towards_rewarded_tfs():
+    from augkit.tanda import MeanField
+
+    mf = MeanField(3, 0.05, 0.0)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(30):
+        tokens = mf.sample(64, g)
+        reward = (tokens == 7).float().sum(1)  # a "discriminator" that likes TF 7
+        lp, _ = mf.log_prob_entropy(tokens)
+        loss = -((reward - reward.mean()) * lp).mean()
+        mf.optimizer.zero_grad()
+        loss.backward()
+        mf.optimizer.step()
+    assert int(mf.logits.argmax()) == 7
+
+
+@pytest.mark.parametrize("kind", ["lstm", "mean-field"])
+def test_tanda_search_resumes_to_the_same_generator_and_replays(tmp_path, kind):
+    opts = f"generator={kind},iterations=20,batch=16,save_every=10"
+    cfg = TrainConfig(dataset="digits", subset=200, val=50, threads=1)
+    _search("tanda", tmp_path / "a", opts, cfg=cfg)
+    _search("tanda", tmp_path / "b", opts.replace("iterations=20", "iterations=10"), cfg=cfg)  # then "killed"
+    s = _search("tanda", tmp_path / "b", opts, cfg=cfg)
+    wa, wb = (torch.load(tmp_path / d / "tanda.pt", weights_only=True)["weights"] for d in ("a", "b"))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    strategy = build_strategy(s["replay"])
+    from augkit.strategies.base import Context
+
+    ctx = Context(None, torch.device("cpu"), 10, torch.Generator().manual_seed(0), 0.0, epochs=1)
+    x = torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    assert strategy.augment(x, ctx).shape == x.shape
+    assert (tmp_path / "a" / "policy_gallery.png").stat().st_size > 0

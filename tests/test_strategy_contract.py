@@ -102,6 +102,7 @@ OUT_OF_RANGE: dict[str, str] = {
     "manifold-mixup": "0",
     "mixup": "-1",
     "mosaic": "0.9",
+    "pba": "/nonexistent/schedule.json",
     "policy": "nosuch-op",
     "policy-schedule": "/nonexistent/policy_schedule.json",
     "puzzlemix": "0",
@@ -111,6 +112,7 @@ OUT_OF_RANGE: dict[str, str] = {
     "samplepairing": "1.5",
     "spa": "-1",
     "standard": "-1",
+    "tanda": "/nonexistent/tanda.pt",
     "trivialaugment": "0",
     "uncertainty": "0",
 }

@@ -1,4 +1,4 @@
-"""Policy searches above the training loop: AutoAugment, RandAugment grid, Fast AutoAugment, PBA.
+"""Policy searches above the training loop: AutoAugment, RandAugment grid, Fast AA, PBA, TANDA.
 
 Each search is declared once in :data:`POLICY_SEARCHES` (``augkit search NAME``); every trial it
 trains is an ordinary augkit run scheduled by :mod:`augkit.policy_search.trials` on Ray Tune
@@ -18,7 +18,7 @@ from ..io import atomic_write_bytes
 from ..pba import PBAPolicy, read_schedule
 from ..policy_io import load_policy
 from ..runs import TrainConfig, prepare_data
-from . import autoaugment, fast_autoaugment, pba, randaugment_grid
+from . import autoaugment, fast_autoaugment, pba, randaugment_grid, tanda
 from .common import SearchDef, parse_options, policy_gallery
 from .trials import BACKENDS, run_trials
 
@@ -39,6 +39,11 @@ POLICY_SEARCHES: dict[str, SearchDef] = {
         pba.search,
         pba.OPTIONS,
         "Population Based Augmentation (Ho et al. 2019): synchronous PBT over 30 op levels -> a schedule",
+    ),
+    "tanda": SearchDef(
+        tanda.search,
+        tanda.OPTIONS,
+        "TANDA (Ratner et al. 2017): TF-sequence generator (lstm|mean-field) trained against a discriminator",
     ),
     "fast-autoaugment": SearchDef(
         fast_autoaugment.search,
@@ -61,6 +66,8 @@ def run_policy_search(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = d.run(cfg, out, opts, trial_opts, progress)
+    if summary.get("gallery_written"):
+        return summary
     images = prepare_data(cfg).train_x[:8]
     if (out / "policy.json").is_file():
         found = load_policy(str(out / "policy.json"))  # the file as a user replays it

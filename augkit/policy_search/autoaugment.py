@@ -51,6 +51,7 @@ from ..policies import Policy
 from ..policy_io import save_policy
 from ..runs import TrainConfig
 from ..strategies.spec import int_at_least
+from .common import check_resumable
 from .trials import run_trials, train_trial, trial_spec
 
 __all__ = ["AA_TOKEN_SIZES", "decode_policy", "ppo_step", "search"]
@@ -146,6 +147,8 @@ def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progres
     gen = torch.Generator().manual_seed(cfg.seed)
     controller = Controller(gen, lr=o["lr"], entropy_weight=o["entropy"], token_sizes=AA_TOKEN_SIZES)
     state = _load_state(out, controller, cfg.seed)
+    key = {k: v for k, v in o.items() if k not in ("iterations", "top")}
+    check_resumable(state.setdefault("key", key), key, out)
     gen.set_state(state["generator"])
     for it in range(state["iteration"], o["iterations"]):
         if state["pending"] is None:  # sample, then save before any child trains

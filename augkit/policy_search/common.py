@@ -23,7 +23,7 @@ from ..io import atomic_write_bytes, atomic_write_text
 from ..policies import Policy
 from ..policy_io import save_policy
 
-__all__ = ["SearchDef", "int_list", "parse_options", "policy_gallery", "write_report"]
+__all__ = ["SearchDef", "check_resumable", "int_list", "parse_options", "policy_gallery", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,16 @@ def parse_options(name: str, text: str, table: dict[str, tuple[Callable[[str], A
         except ValueError as e:
             raise ValueError(f"search {name!r}: option {key}={value!r} is invalid: {e}") from None
     return opts
+
+
+def check_resumable(stored: dict | None, requested: dict, where: Path) -> None:
+    """A resumed search must use the options it started with (only its length may grow)."""
+    if stored is None or stored == requested:
+        return
+    changed = sorted(k for k in set(stored) | set(requested) if stored.get(k) != requested.get(k))
+    raise ValueError(f"{where} was started with other search options ({', '.join(changed)}: "
+                     f"{[stored.get(k) for k in changed]} -> {[requested.get(k) for k in changed]}); "
+                     f"use a new --out directory")  # fmt: skip
 
 
 def policy_gallery(policy: Policy, images: torch.Tensor, draws: int = 4, seed: int = 0) -> bytes:

@@ -42,6 +42,7 @@ from ..pba import SLOTS, PBAPolicy, explore, write_schedule
 from ..runs import TrainConfig, prepare_data, resolve, train_run
 from ..sample import rand
 from ..strategies.spec import int_at_least
+from .common import check_resumable
 from .trials import run_trials
 
 __all__ = ["OPTIONS", "exploit_explore", "search"]
@@ -125,6 +126,7 @@ def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progres
     cfg = resolve(cfg, prepare_data(cfg))  # rounds need a number of epochs
     members = [out / "trials" / f"member{i:02d}" for i in range(o["population"])]
     state = _load_state(out, cfg, o)
+    check_resumable(state.setdefault("key", o), o, out)
     gen = torch.Generator()
     gen.set_state(state["generator"])
     rounds = -(-cfg.epochs // o["interval"])
