@@ -38,6 +38,9 @@ from augkit.report.tables import _metric_table, paired_table, to_markdown
 
 METRICS = ("test_error", "nll", "ece", "oe", "fgsm_error", "train_seconds")
 REPORT_FILES = ("report.md", "report.html", "results.csv", "curves.csv", "summary.json", "config.json")
+# curves.csv repeats every run's metrics.jsonl in one table; at thousands of epochs (SPA at n = 100:
+# 2,000 epochs x 9 runs, 8 MB) it is left out of a copy -- `augkit report DEST` rewrites it
+MAX_DERIVED_BYTES = 1_000_000
 RUN_FILES = ("config.json", "metrics.jsonl", "final.json")
 NEVER_COPIED = ("checkpoint.pt",)
 
@@ -106,7 +109,8 @@ def run_files(out: Path, runs: list[dict]) -> list[Path]:
 
 def copy_results(out: Path, runs: list[dict], dest: Path) -> None:
     """Copy the report, the galleries and every run's small files from ``out`` into ``dest``."""
-    rel = [Path(n) for n in REPORT_FILES if (out / n).is_file()]
+    rel = [Path(n) for n in REPORT_FILES if (out / n).is_file()
+           and (n != "curves.csv" or (out / n).stat().st_size <= MAX_DERIVED_BYTES)]  # fmt: skip
     rel += [g.relative_to(out) for g in sorted(out.glob("*/gallery.png"))]
     rel += run_files(out, runs)
     for path in rel:
