@@ -120,12 +120,14 @@ def _cmd_compare(ns: argparse.Namespace) -> int:
     from .experiment import CompareConfig, compare, quick_preset
 
     train_names = [f.name for f in fields(TrainConfig)]
-    given = {**_load_config_file(ns.config), **_flags(ns, train_names + ["seeds", "out", "jobs"])}
+    top = ["seeds", "out", "jobs", "backend", "ray_address"]
+    given = {**_load_config_file(ns.config), **_flags(ns, train_names + top)}
     if ns.strategies is not None:
         given["strategies"] = split_strategies(ns.strategies)
     elif isinstance(given.get("strategies"), str):
         given["strategies"] = split_strategies(given["strategies"])
-    base = quick_preset().to_dict() if not given or set(given) <= {"out", "device", "threads", "jobs"} else {}
+    free = {"out", "device", "threads", "jobs", "backend", "ray_address"}
+    base = quick_preset().to_dict() if not given or set(given) <= free else {}
     cfg = CompareConfig.from_dict({**base, **given})
     if ns.dry_run:
         print(json.dumps(cfg.to_dict(), indent=1))
@@ -254,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seeds", type=int, help="number of seeds, run as seeds 0..N-1 (default: 3)")
     c.add_argument("--out", help="output directory of the comparison (default: runs/compare)")
     c.add_argument("--jobs", type=int, help="runs trained at once in worker processes (default: 1)")
+    c.add_argument("--backend", choices=["local", "ray"],
+                   help="local: this machine (--jobs processes); ray: every run a Ray task (default: local)")
+    c.add_argument("--ray-address", help="Ray cluster address for --backend ray (default: start a local Ray)")
     t = sub.add_parser("train", help="train one strategy with one seed")
     _add_train_flags(t)
     t.add_argument("--out", required=True, help="run directory")

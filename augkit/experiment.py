@@ -43,12 +43,16 @@ class CompareConfig:
     # a comparison holds out a validation split and trains to an automatic budget unless told otherwise
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs="auto", val="auto"))
     jobs: int = 1  # runs trained at once in worker processes (GPU: several small runs share one card)
+    backend: str = "local"  # "ray": every run a Ray task (local Ray, or the cluster at ray_address)
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.seeds, int) or self.seeds < 1:
             raise ValueError(f"seeds must be a positive int, got {self.seeds!r}")
         if not isinstance(self.jobs, int) or self.jobs < 1:
             raise ValueError(f"jobs must be a positive int, got {self.jobs!r}")
+        if self.backend not in ("local", "ray"):
+            raise ValueError(f"backend must be 'local' or 'ray', got {self.backend!r}")
         if not self.strategies:
             raise ValueError("strategies must name at least one strategy")
         for s in self.strategies:  # fail before any training, naming the bad option or listing valid names
@@ -65,13 +69,16 @@ class CompareConfig:
             "seeds": self.seeds,
             "out": self.out,
             "jobs": self.jobs,
+            "backend": self.backend,
+            "ray_address": self.ray_address,
             **d,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CompareConfig:
         d = dict(d)
-        top = {k: d.pop(k) for k in ("strategies", "seeds", "out", "jobs") if k in d}
+        keys = ("strategies", "seeds", "out", "jobs", "backend", "ray_address")
+        top = {k: d.pop(k) for k in keys if k in d}
         if isinstance(top.get("strategies"), str):
             top["strategies"] = [
                 s for s in top["strategies"].split(";" if ":" in top["strategies"] else ",") if s
@@ -173,7 +180,9 @@ def compare(
         for s in cfg.strategies
         if not (out / strategy_dirname(s) / f"seed{seed}" / "final.json").exists()
     ]
-    if cfg.jobs == 1:
+    if cfg.backend == "ray":
+        _run_ray(todo, resume, cfg)
+    elif cfg.jobs == 1:
         for run_cfg, rdir in todo:
             train_run(run_cfg, rdir, resume=resume, progress=progress, dataset=ds)
     else:
@@ -182,7 +191,7 @@ def compare(
 
 
 # options that do not change any result: a resumed compare may change them
-_FREE = ("out", "jobs", "threads", "data_dir", "command", "torch", "started")
+_FREE = ("out", "jobs", "backend", "ray_address", "threads", "data_dir", "command", "torch", "started")
 
 
 def method_specs(strategies: list[str]) -> dict[str, MethodSpec]:
@@ -240,6 +249,29 @@ def _run_parallel(todo: list[tuple[TrainConfig, Path]], jobs: int, resume: bool,
                 errors.append(e)
     if errors:
         raise RuntimeError(f"{len(errors)} of {len(todo)} runs failed; first: {errors[0]!r}") from errors[0]
+
+
+def ray_run(spec: dict) -> dict:
+    """One compare run as a Ray task: the data are rebuilt from the config (deterministic)."""
+    cfg = TrainConfig.from_dict(spec["config"])
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    train_run(cfg, spec["dir"], resume=spec["resume"], progress=False)
+    return {"done": 1}
+
+
+def _run_ray(todo: list[tuple[TrainConfig, Path]], resume: bool, cfg: CompareConfig) -> None:
+    """Every run a Ray Tune trial (one CPU each, or ``threads``); bit-identical to a serial compare."""
+    from .cluster import ray_map
+
+    threads = cfg.train.threads or 1
+    specs = [{"config": asdict(replace(c, threads=threads)), "dir": str(r.resolve()), "resume": resume}
+             for c, r in todo]  # fmt: skip
+    opts = {"ray_address": cfg.ray_address, "cpus_per_trial": threads, "cpus": None}
+    ray_map(ray_run, specs, Path(cfg.out) / "tune", opts)
+    missing = [str(r) for _, r in todo if not (r / "final.json").is_file()]
+    if missing:
+        raise RuntimeError(f"ray backend: runs without final.json: {', '.join(missing)}")
 
 
 def train_fields() -> list[str]:

@@ -28,6 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..cluster import ray_map, require_ray
 from ..io import atomic_write_text
 from ..runs import TrainConfig, train_run
 
@@ -35,16 +36,6 @@ __all__ = ["BACKENDS", "TRIAL_FILE", "require_ray", "run_trials", "train_trial",
 
 TRIAL_FILE = "trial.json"
 BACKENDS = ("ray", "local")
-
-
-def require_ray() -> tuple[Any, Any]:
-    """``(ray, ray.tune)``, or an ImportError that says which extra installs them."""
-    try:
-        import ray
-        from ray import tune
-    except ImportError as e:
-        raise ImportError(f"the ray backend needs Ray Tune: pip install -e '.[search]' ({e})") from None
-    return ray, tune
 
 
 def _finished(d: Path, config: dict, result: str = TRIAL_FILE) -> dict | None:
@@ -89,44 +80,6 @@ def train_trial(spec: dict) -> dict:
     return info
 
 
-def _tune_entry(config: dict) -> None:
-    from ray import tune
-
-    info = config["fn"](config["spec"])
-    tune.report({k: v for k, v in info.items() if isinstance(v, (int, float))})
-
-
-def _ray_map(fn: Callable[[dict], dict], specs: list[dict], out: Path, opts: dict) -> None:
-    ray, tune = require_ray()
-    if not ray.is_initialized():
-        address = opts.get("ray_address")
-        try:
-            ray.init(
-                address=address,
-                num_cpus=None if address else opts.get("cpus"),
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-            )
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise ValueError(f"--ray-address {address!r}: cannot reach a Ray cluster ({e})") from None
-    resources = {"cpu": opts.get("cpus_per_trial", 1), "gpu": opts.get("gpus_per_trial", 0)}
-    tuner = tune.Tuner(
-        tune.with_resources(_tune_entry, resources),
-        param_space={"fn": fn, "spec": tune.grid_search(specs)},
-        run_config=tune.RunConfig(
-            storage_path=str((out / "tune").resolve()),
-            name=f"batch-{int(time.time() * 1e3)}",
-            verbose=0,
-            failure_config=tune.FailureConfig(max_failures=0),
-        ),
-    )
-    grid = tuner.fit()
-    errors = [r.error for r in grid if r.error is not None]
-    if errors:
-        raise RuntimeError(f"{len(errors)} of {len(specs)} trials failed; first: {errors[0]}")
-
-
 def run_trials(
     fn: Callable[[dict], dict],
     specs: list[dict],
@@ -143,7 +96,7 @@ def run_trials(
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     pending = [s for s in specs if _done(s) is None]
     if pending and backend == "ray":
-        _ray_map(fn, pending, out, opts)
+        ray_map(fn, pending, out / "tune", opts)
     elif pending:
         for s in _progress(pending, progress):
             fn(s)

@@ -1,0 +1,66 @@
+"""Running many independent jobs on Ray: local Ray by default, a cluster at ``ray_address``.
+
+Used by policy-search trials (:mod:`augkit.policy_search.trials`) and by ``augkit compare
+--backend ray``.  Each job is ``fn(spec)`` with a JSON-like spec, shipped to a worker as a Ray
+Tune trial with its CPU / GPU-fraction request; ``fn`` writes its own results (run directories),
+which the caller reads back — Tune's state is bookkeeping only.  Ray is an optional dependency
+(the ``.[search]`` extra): importing this module does not import it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ray_map", "require_ray"]
+
+
+def require_ray() -> tuple[Any, Any]:
+    """``(ray, ray.tune)``, or an ImportError that says which extra installs them."""
+    try:
+        import ray
+        from ray import tune
+    except ImportError as e:
+        raise ImportError(f"the ray backend needs Ray Tune: pip install -e '.[search]' ({e})") from None
+    return ray, tune
+
+
+def _tune_entry(config: dict) -> None:
+    from ray import tune
+
+    info = config["fn"](config["spec"])
+    tune.report({k: v for k, v in info.items() if isinstance(v, (int, float))})
+
+
+def ray_map(fn: Callable[[dict], dict], specs: list[dict], storage: Path, opts: dict) -> None:
+    """Run ``fn(spec)`` for every spec as a Ray Tune trial with its resource request; raise if any fails."""
+    ray, tune = require_ray()
+    if not ray.is_initialized():
+        address = opts.get("ray_address")
+        try:
+            ray.init(
+                address=address,
+                num_cpus=None if address else opts.get("cpus"),
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise ValueError(f"--ray-address {address!r}: cannot reach a Ray cluster ({e})") from None
+    resources = {"cpu": opts.get("cpus_per_trial", 1), "gpu": opts.get("gpus_per_trial", 0)}
+    tuner = tune.Tuner(
+        tune.with_resources(_tune_entry, resources),
+        param_space={"fn": fn, "spec": tune.grid_search(specs)},
+        run_config=tune.RunConfig(
+            storage_path=str(storage.resolve()),
+            name=f"batch-{int(time.time() * 1e3)}",
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+    grid = tuner.fit()
+    errors = [r.error for r in grid if r.error is not None]
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(specs)} trials failed; first: {errors[0]}")
