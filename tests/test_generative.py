@@ -1,0 +1,70 @@
+"""Texture synthesis and style transfer on random-filter features (issue 15, first part)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from augkit.generative import RandomFeatures, gram, style_transfer, synthesize_texture
+
+
+def _texture(name: str, side: int = 32) -> torch.Tensor:
+    import skimage.data
+    from PIL import Image
+
+    im = np.asarray(Image.fromarray(getattr(skimage.data, name)()).resize((side, side), Image.BILINEAR))
+    return torch.from_numpy(im.copy())[None, None]
+
+
+def test_gram_matches_a_direct_computation():
+    f = torch.rand(2, 5, 4, 3, generator=torch.Generator().manual_seed(0))
+
+    def one(b: int) -> torch.Tensor:
+        return torch.tensor([[float((f[b, i] * f[b, j]).sum()) / 12 for j in range(5)] for i in range(5)])
+
+    direct = torch.stack([one(0), one(1)])
+    assert torch.allclose(gram(f), direct, atol=1e-6)
+
+
+def test_random_features_are_seeded_and_zero_mean_unit_norm():
+    a, b = RandomFeatures(1, 3), RandomFeatures(1, 3)
+    assert all(torch.equal(x, y) for x, y in zip(a.buffers(), b.buffers(), strict=True))
+    w = a.w0.flatten(1)
+    assert torch.allclose(w.mean(1), torch.zeros(64), atol=1e-6)
+    assert torch.allclose(w.norm(dim=1), torch.ones(64))
+    with pytest.raises(ValueError, match="odd positive"):
+        RandomFeatures(1, 0, scales=(4,))
+
+
+def test_texture_synthesis_lowers_the_gram_loss_steadily_and_matches_its_own_target():
+    targets = torch.cat([_texture("grass"), _texture("camera")])  # a texture and a photograph
+    g = torch.Generator().manual_seed(0)
+    feats = RandomFeatures(1, g)
+    out, hist = synthesize_texture(targets, (32, 32), 80, g, features=feats)
+    assert out.shape == (2, 1, 32, 32) and out.dtype == torch.uint8
+    chunks = [float(np.mean(hist[i : i + 10])) for i in range(0, 80, 10)]
+    assert all(b < a for a, b in zip(chunks, chunks[1:], strict=False)), chunks
+    assert hist[-1] < 0.2 * hist[0]
+    with torch.no_grad():  # each synthesised texture's statistics are closer to its own target's
+        tg = [[gram(f) for f in feats(t.float() / 255)] for t in (targets[:1], targets[1:])]
+        xg = [[gram(f) for f in feats(out[i : i + 1].float() / 255)] for i in range(2)]
+        dist = lambda a, b: sum(float((p - q).pow(2).sum()) for p, q in zip(a, b, strict=True))  # noqa: E731
+        own, other = [dist(xg[i], tg[i]) for i in range(2)], [dist(xg[i], tg[1 - i]) for i in range(2)]
+    assert own[0] < other[0] and own[1] < other[1], (own, other)
+
+
+def test_style_transfer_with_zero_style_weight_is_the_identity():
+    content = _texture("camera")
+    out, hist = style_transfer(content, _texture("brick"), 0.0, 20, torch.Generator().manual_seed(0))
+    assert (out.int() - content.int()).abs().max() <= 1 and hist[-1] < 1e-8
+
+
+def test_style_transfer_moves_towards_the_style_and_is_deterministic():
+    content, style = _texture("camera"), _texture("brick")
+    g = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+    a, hist = style_transfer(content, style, 5.0, 40, g())
+    b, _ = style_transfer(content, style, 5.0, 40, g())
+    assert torch.equal(a, b) and hist[-1] < hist[0]
+    with pytest.raises(ValueError, match="same batch and channels"):
+        style_transfer(content, torch.cat([style, style]), 1.0, 1, g())
