@@ -68,3 +68,46 @@ def test_style_transfer_moves_towards_the_style_and_is_deterministic():
     assert torch.equal(a, b) and hist[-1] < hist[0]
     with pytest.raises(ValueError, match="same batch and channels"):
         style_transfer(content, torch.cat([style, style]), 1.0, 1, g())
+
+
+# --- AdaIN style network and style augmentation ------------------------------------------------
+
+
+def test_adain_matches_the_target_statistics_and_style_crops_are_seeded():
+    from augkit.generative.adain import adain, style_crops
+
+    c = torch.rand(2, 4, 6, 6, generator=torch.Generator().manual_seed(0))
+    mean, std = torch.tensor([[1.0, 2, 3, 4]] * 2), torch.tensor([[0.5, 1, 2, 3]] * 2)
+    out = adain(c, mean, std)
+    assert torch.allclose(out.mean(dim=(2, 3)), mean, atol=1e-4)
+    assert torch.allclose(out.var(dim=(2, 3), unbiased=False).sqrt(), std, atol=1e-2)
+    a, b = style_crops(6, (1, 12, 12), seed=3), style_crops(6, (1, 12, 12), seed=3)
+    assert a.shape == (6, 1, 12, 12) and a.dtype == torch.uint8 and torch.equal(a, b)
+    assert style_crops(4, (3, 12, 12)).shape == (4, 3, 12, 12)
+
+
+def test_style_search_trains_caches_and_the_strategy_keeps_shape_dtype_range(tmp_path):
+    from augkit.runs import TrainConfig, prepare_data
+    from augkit.search.style import search
+    from augkit.strategies import build_strategy
+    from augkit.strategies.base import Context
+
+    ds = prepare_data(TrainConfig(dataset="digits", subset=200, val=0))
+    opts = {"iterations": 30, "style_weight": 10.0, "crops": 16}
+    art = search(ds, None, tmp_path, opts, {"seed": 0, "dataset": "digits"})
+    assert art.summary["cached"] is False and art.chol.shape == (128, 128)
+    again = search(ds, None, tmp_path, opts, {"seed": 0, "dataset": "digits"})
+    assert again.summary["cached"] is True
+    assert all(torch.equal(p, q) for p, q in zip(art.net.parameters(), again.net.parameters(), strict=True))
+    s = build_strategy("style:alpha=1,p=1,base=none")
+    s.load_artefact(art)
+    ctx = Context(None, torch.device("cpu"), 10, torch.Generator().manual_seed(0), 0.0, epochs=1)
+    s.setup(ctx)
+    x = ds.train_x[:16]
+    out = s.augment(x, ctx)
+    assert out.shape == x.shape and out.dtype == torch.uint8 and not torch.equal(out, x)
+    ctx.aug_generator = torch.Generator().manual_seed(0)
+    assert torch.equal(out, s.augment(x, ctx))  # same generator state, same images
+    off = build_strategy("style:p=0,base=none")
+    off.load_artefact(art)
+    assert torch.equal(off.augment(x, ctx), x)

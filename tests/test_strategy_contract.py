@@ -67,8 +67,19 @@ def _ifda_artefact(spec: str, ds: ImageDataset) -> object:
     return types.SimpleNamespace(aug=aug, costs=costs)
 
 
+def _style_artefact(spec: str, ds: ImageDataset) -> object:
+    """What style augmentation's search hands the strategy: an untrained AdaIN net and a style normal."""
+    from augkit.generative.adain import StyleNet
+
+    net = StyleNet(ds.train_x.shape[1])
+    return types.SimpleNamespace(net=net, mean=torch.zeros(128), chol=torch.eye(128))
+
+
 # strategies that declare a search get its artefact before setup, as the experiment layer does
-ARTEFACTS: dict[str, Callable[[str, ImageDataset], object]] = {"if-da": _ifda_artefact}
+ARTEFACTS: dict[str, Callable[[str, ImageDataset], object]] = {
+    "if-da": _ifda_artefact,
+    "style": _style_artefact,
+}
 # strategies that cannot run from their defaults and are given a real input instead
 NEEDS_SCHEDULE_FILE = {"policy-schedule"}
 
@@ -112,6 +123,7 @@ OUT_OF_RANGE: dict[str, str] = {
     "samplepairing": "1.5",
     "spa": "-1",
     "standard": "-1",
+    "style": "1.5",
     "tanda": "/nonexistent/tanda.pt",
     "trivialaugment": "0",
     "uncertainty": "0",

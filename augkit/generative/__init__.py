@@ -1,8 +1,9 @@
-"""Model-based augmentation (issue 15): texture synthesis and style transfer on random-filter features.
+"""Model-based augmentation (issue 15): texture synthesis, style transfer, a fast AdaIN style network
+and style augmentation (strategy ``style``).
 
-Nothing here downloads weights: the feature extractor is a layer of random filters (Ustyuzhaninov
-et al. 2017).  Not yet here: the fast AdaIN style network, style augmentation, GAN augmentation,
-CLAMP and data distillation.
+Nothing here downloads weights: features are random filters (Ustyuzhaninov et al. 2017) and the
+AdaIN decoder is trained locally (:mod:`.adain`).  Not yet here: GAN augmentation, CLAMP, data
+distillation.
 """
 
 from __future__ import annotations
