@@ -111,3 +111,47 @@ def test_style_search_trains_caches_and_the_strategy_keeps_shape_dtype_range(tmp
     off = build_strategy("style:p=0,base=none")
     off.load_artefact(art)
     assert torch.equal(off.augment(x, ctx), x)
+
+
+# --- data distillation -------------------------------------------------------------------------
+
+
+def test_unlabeled_pool_is_the_rest_of_the_training_set():
+    from augkit.data import load_dataset
+    from augkit.data.prepare import prepare_data, unlabeled_pool
+
+    full = load_dataset("digits").train_x.shape[0]
+    ds = prepare_data("digits", subset=300, val=100, subset_seed=2)
+    pool = unlabeled_pool("digits", subset=300, val=100, subset_seed=2)
+    assert pool.shape[0] + ds.train_x.shape[0] + ds.val_x.shape[0] == full
+    assert torch.equal(pool, unlabeled_pool("digits", subset=300, val=100, subset_seed=2))
+    assert unlabeled_pool("digits").shape[0] == 0  # no subset, nothing left out
+
+
+def test_pseudo_labels_of_a_perfect_teacher_are_the_true_labels():
+    from augkit.search.distill import pseudo_labels
+
+    y = torch.arange(40) % 10
+    x = (y * 20 + 10).to(torch.uint8)[:, None, None, None].expand(-1, 1, 8, 8).contiguous()
+
+    class Oracle(torch.nn.Module):  # reads the class off the (flip-invariant) mean intensity
+        def forward(self, x):
+            m = x.float().mean(dim=(1, 2, 3)) * (255.0 if x.dtype != torch.uint8 else 1.0)
+            return -((m[:, None] - (torch.arange(10) * 20 + 10)) ** 2)
+
+    keep, labels, conf = pseudo_labels(Oracle(), x, "flip", threshold=0.0)
+    assert torch.equal(labels, y) and keep.numel() == 40 and bool((conf > 0.99).all())
+    keep, _, _ = pseudo_labels(Oracle(), x, "flip", threshold=1.01)
+    assert keep.numel() == 0
+
+
+def test_distill_trains_a_student_on_labels_and_pseudo_labels(tmp_path):
+    from augkit.cli import main
+
+    out = tmp_path / "d"
+    rc = main(["train", "--strategy", "distill:unlabeled=200", "--dataset", "digits", "--subset", "200",
+               "--val", "100", "--epochs", "2", "--threads", "1", "--adv-images", "50", "--tta-policy-views", "1", "--quiet",
+               "--out", str(out)])  # fmt: skip
+    assert rc == 0 and (out / "final.json").is_file()
+    for stage in ("0_teacher", "1_labels"):
+        assert (out / "distill" / stage / "done.json").is_file()

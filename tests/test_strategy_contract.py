@@ -75,10 +75,16 @@ def _style_artefact(spec: str, ds: ImageDataset) -> object:
     return types.SimpleNamespace(net=net, mean=torch.zeros(128), chol=torch.eye(128))
 
 
+def _distill_artefact(spec: str, ds: ImageDataset) -> object:
+    """What data distillation's search hands the strategy: pseudo-labeled pool images."""
+    return types.SimpleNamespace(x=ds.train_x[:6], y=torch.arange(6) % ds.num_classes, summary={})
+
+
 # strategies that declare a search get its artefact before setup, as the experiment layer does
 ARTEFACTS: dict[str, Callable[[str, ImageDataset], object]] = {
     "if-da": _ifda_artefact,
     "style": _style_artefact,
+    "distill": _distill_artefact,
 }
 # strategies that cannot run from their defaults and are given a real input instead
 NEEDS_SCHEDULE_FILE = {"policy-schedule"}
@@ -104,6 +110,7 @@ OUT_OF_RANGE: dict[str, str] = {
     "comixup-simplified": "-1",
     "cutmix": "0",
     "cutout": "-1",
+    "distill": "0",
     "elastic": "-1",
     "erasing": "1.5",
     "gridmask": "1.5",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+from torch import Tensor
 
 from .base import ImageDataset
 from .registry import load_dataset
@@ -48,3 +49,33 @@ def prepare_data(
         idx = balanced_subset(ds.test_y, t, torch.Generator().manual_seed(subset_seed))
         ds = dataclasses.replace(ds, test_x=ds.test_x[idx], test_y=ds.test_y[idx])
     return ds
+
+
+def unlabeled_pool(
+    dataset: str,
+    data_dir: str | None = None,
+    subset: float = 0.0,
+    val: float | str = 0.0,
+    subset_seed: int = 0,
+) -> Tensor:
+    """The training images a ``subset`` run leaves out (neither its training subset nor its validation split).
+
+    Same draws as :func:`prepare_data` (validation split first, then the balanced subset, from one
+    generator seeded by ``subset_seed``), so the pool is disjoint from both; empty without a subset.
+    """
+    from .subsets import balanced_subset, train_val_split
+
+    ds = load_dataset(dataset, data_dir)
+    if val == "auto":
+        val = 0 if ds.val_x is not None else min(AUTO_VAL_MAX, round(AUTO_VAL_FRACTION * ds.train_x.shape[0]))
+    n, v = as_size(subset), as_size(val)
+    if n is None:
+        return ds.train_x[:0]
+    g = torch.Generator().manual_seed(int(subset_seed))
+    x, y = ds.train_x, ds.train_y
+    if v is not None:
+        tr, _ = train_val_split(y, v, g)
+        x, y = x[tr], y[tr]
+    keep = torch.zeros(y.shape[0], dtype=torch.bool)
+    keep[balanced_subset(y, n, g)] = True
+    return x[~keep]
