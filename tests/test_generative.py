@@ -150,8 +150,8 @@ def test_distill_trains_a_student_on_labels_and_pseudo_labels(tmp_path):
 
     out = tmp_path / "d"
     rc = main(["train", "--strategy", "distill:unlabeled=200", "--dataset", "digits", "--subset", "200",
-               "--val", "100", "--epochs", "2", "--threads", "1", "--adv-images", "50", "--tta-policy-views", "1", "--quiet",
-               "--out", str(out)])  # fmt: skip
+               "--val", "100", "--epochs", "2", "--threads", "1", "--adv-images", "50",
+               "--tta-policy-views", "1", "--quiet", "--out", str(out)])  # fmt: skip
     assert rc == 0 and (out / "final.json").is_file()
     for stage in ("0_teacher", "1_labels"):
         assert (out / "distill" / stage / "done.json").is_file()
