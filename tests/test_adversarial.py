@@ -408,6 +408,10 @@ def test_report_figures_from_run_dir(tmp_path):
     assert [f.name for f in figs] == ["aaa_dynamics_a.png", "aaa_gallery_a.png"]
     assert all(f.png.startswith(b"\x89PNG") for f in figs)
     assert figures([{"strategy": "b", "seed": 0, "run_dir": str(tmp_path)}], "a", {}, tmp_path) == []
+    logged = [{"epoch": e, "controller_entropy": 50.0 - e} for e in (1, 2)]
+    run = {"strategy": "a", "seed": 0, "run_dir": str(tmp_path), "metrics": logged}
+    names = [f.name for f in figures([run], "a", {}, tmp_path)]
+    assert names == ["aaa_dynamics_a.png", "aaa_entropy_a.png", "aaa_gallery_a.png"]
 
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device")

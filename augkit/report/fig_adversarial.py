@@ -102,6 +102,29 @@ def _dynamics_png(names: list[str], ops: np.ndarray, mags: np.ndarray, strategy:
     return _png(fig)
 
 
+def _entropy_png(runs: list[dict], strategy: str) -> bytes | None:
+    """The controller's entropy per epoch, one line per seed (only runs that learn log it)."""
+    from .plots import _png
+
+    curves = []
+    for r in sorted((r for r in runs if r.get("strategy") == strategy), key=lambda r: r.get("seed", 0)):
+        metrics = r.get("metrics") or []
+        pts = [(m["epoch"], m["controller_entropy"]) for m in metrics if "controller_entropy" in m]
+        if pts:
+            curves.append((r.get("seed", "?"), pts))
+    if not curves:
+        return None
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.add_subplot()
+    for seed, pts in curves:
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"seed {seed}")
+    ax.set(xlabel="epoch (one controller update each)", ylabel="entropy of a sampled policy (nats)",
+           title=f"{strategy}: controller entropy")  # fmt: skip
+    ax.legend()
+    fig.tight_layout()
+    return _png(fig)
+
+
 def figures(runs: list[dict], strategy: str, specs: Mapping, out_dir: Path) -> list:
     """Figures 2/6 of the paper for ``strategy`` plus the last-epoch policy gallery (may be empty)."""
     histories = load_histories(runs, strategy)
@@ -121,6 +144,15 @@ def figures(runs: list[dict], strategy: str, specs: Mapping, out_dir: Path) -> l
                 f"that have a magnitude.",
             )
         )
+    entropy = _entropy_png(runs, strategy)
+    if entropy is not None:
+        result.append(
+            ReportFigure(
+                f"aaa_entropy_{safe}.png", f"{strategy}: controller entropy", entropy,
+                "Sum over the 20 policy tokens of the controller's per-step entropy, after each epoch's "
+                "REINFORCE update (uniform over the search space: 10 x (ln 16 + ln 10) = 50.8 nats).",
+            )
+        )  # fmt: skip
     for r in sorted((r for r in runs if r.get("strategy") == strategy), key=lambda r: r.get("seed", 0)):
         png = Path(str(r.get("run_dir", ""))) / GALLERY_FILE
         if png.is_file():
