@@ -52,6 +52,9 @@ def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progres
         for p in points
     }
     n, m = min(points, key=lambda p: (mean[p], p))
+    if progress:
+        print(f"randaugment-grid: {len(results)} trials done, best N={n} M={m}: validation error "
+              f"{100 * mean[(n, m)]:.2f} %")  # fmt: skip
     grid = [{"n": a, "m": b, "val_error": mean[(a, b)]} for a, b in points]
     return write_report(
         out,
