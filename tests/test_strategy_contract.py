@@ -80,11 +80,20 @@ def _distill_artefact(spec: str, ds: ImageDataset) -> object:
     return types.SimpleNamespace(x=ds.train_x[:6], y=torch.arange(6) % ds.num_classes, summary={})
 
 
+def _gan_artefact(spec: str, ds: ImageDataset) -> object:
+    """What GAN augmentation's search hands the strategy: an untrained conditional DCGAN."""
+    from augkit.generative.gan import ConditionalGAN
+
+    _, c, h, _ = ds.train_x.shape
+    return types.SimpleNamespace(gan=ConditionalGAN(c, h, ds.num_classes), summary={})
+
+
 # strategies that declare a search get its artefact before setup, as the experiment layer does
 ARTEFACTS: dict[str, Callable[[str, ImageDataset], object]] = {
     "if-da": _ifda_artefact,
     "style": _style_artefact,
     "distill": _distill_artefact,
+    "gan": _gan_artefact,
 }
 # strategies that cannot run from their defaults and are given a real input instead
 NEEDS_SCHEDULE_FILE = {"policy-schedule"}
@@ -113,6 +122,7 @@ OUT_OF_RANGE: dict[str, str] = {
     "distill": "0",
     "elastic": "-1",
     "erasing": "1.5",
+    "gan": "0",
     "gridmask": "1.5",
     "hideandseek": "0",
     "if-da": "0",

@@ -3,7 +3,8 @@ and style augmentation (strategy ``style``).
 
 Nothing here downloads weights: features are random filters (Ustyuzhaninov et al. 2017) and the
 AdaIN decoder is trained locally (:mod:`.adain`).  Data distillation is the strategy ``distill``
-(:mod:`augkit.search.distill`).  Not yet here: GAN augmentation, CLAMP.
+(:mod:`augkit.search.distill`), GAN augmentation the strategy ``gan`` (:mod:`.gan`).  Not yet here:
+CLAMP (model patching).
 """
 
 from __future__ import annotations
