@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ray_map", "require_ray"]
+__all__ = ["check_address", "ray_map", "require_ray"]
 
 
 def require_ray() -> tuple[Any, Any]:
@@ -25,6 +25,23 @@ def require_ray() -> tuple[Any, Any]:
     except ImportError as e:
         raise ImportError(f"the ray backend needs Ray Tune: pip install -e '.[search]' ({e})") from None
     return ray, tune
+
+
+def check_address(address: str | None, timeout: float = 5.0) -> None:
+    """Fail fast on a ``host:port`` (or ``ray://host:port``) nobody listens on: ``ray.init`` waits minutes."""
+    import socket
+
+    if not address or address == "auto":
+        return
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"--ray-address must be host:port, ray://host:port or auto, got {address!r}")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ValueError(f"--ray-address {address!r}: nothing answers there ({e}); start the cluster with "
+                         f"`ray start --head` or omit --ray-address for a local Ray") from None  # fmt: skip
 
 
 def _tune_entry(config: dict) -> None:
@@ -39,6 +56,7 @@ def ray_map(fn: Callable[[dict], dict], specs: list[dict], storage: Path, opts: 
     ray, tune = require_ray()
     if not ray.is_initialized():
         address = opts.get("ray_address")
+        check_address(address)
         try:
             ray.init(
                 address=address,

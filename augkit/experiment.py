@@ -150,6 +150,11 @@ def compare(
     out = Path(cfg.out)
     check_out(out)
     check_device(cfg.train.device)
+    if cfg.backend == "ray":
+        from .cluster import check_address, require_ray
+
+        require_ray()
+        check_address(cfg.ray_address)
     ds = prepare_data(cfg.train)  # every check that can fail runs before the directory is touched
     n_train = int(ds.train_x.shape[0])
     plan = budget(cfg.train, n_train)

@@ -35,3 +35,14 @@ def test_bad_backend_is_a_named_error(capsys, tmp_path):
 
     with pytest.raises(ValueError, match="backend must be 'local' or 'ray'"):
         CompareConfig(strategies=["none"], backend="slurm")
+
+
+def test_unreachable_ray_address_fails_fast_with_a_clear_error():
+    from augkit.cluster import check_address
+
+    with pytest.raises(ValueError, match="nothing answers there"):
+        check_address("127.0.0.1:1", timeout=2.0)
+    with pytest.raises(ValueError, match="must be host:port"):
+        check_address("no-port-here")
+    check_address(None)
+    check_address("auto")

@@ -63,6 +63,11 @@ def run_policy_search(
     opts = parse_options(name, options, d.options)
     if not cfg.val:
         raise ValueError("a policy search needs a validation split: pass --val (e.g. --val 0.2 or --val 500)")
+    if trial_opts.get("backend", "ray") == "ray":
+        from ..cluster import check_address, require_ray
+
+        require_ray()
+        check_address(trial_opts.get("ray_address"))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = d.run(cfg, out, opts, trial_opts, progress)
