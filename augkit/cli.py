@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return handlers[ns.command](ns)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError) as e:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError, ImportError) as e:
         print(f"augkit {ns.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except TrainingDiverged as e:  # a finished command that failed: not a usage error
