@@ -118,8 +118,8 @@ def _entropy_png(runs: list[dict], strategy: str) -> bytes | None:
     ax = fig.add_subplot()
     for seed, pts in curves:
         ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"seed {seed}")
-    ax.set(xlabel="epoch (one controller update each)", ylabel="entropy of a sampled policy (nats)",
-           title=f"{strategy}: controller entropy")  # fmt: skip
+    ax.set(xlabel="epoch (one controller update each)", ylabel="policy entropy (nats)",
+           title="controller entropy")  # fmt: skip
     ax.legend()
     fig.tight_layout()
     return _png(fig)
