@@ -65,6 +65,7 @@ def test_fold_split_is_stratified_disjoint_and_seeded():
 
 def test_density_matching_prefers_a_policy_that_keeps_the_distribution(tmp_path):
     """A fold model trained on digits: a near-identity policy scores better than a destructive one."""
+    pytest.importorskip("optuna", reason="the .[search] extra (CI installs it)")
     out = tmp_path / "faa"
     _search("fast-autoaugment", out, "folds=1,steps=1,candidates=2,top=1,subs=1",
             cfg=TrainConfig(dataset="digits", val=100, epochs=15, threads=1))  # fmt: skip
@@ -120,6 +121,7 @@ def test_autoaugment_search_resumes_and_is_seeded(tmp_path):
 
 
 def test_fast_autoaugment_merges_top_policies_and_is_seeded(tmp_path):
+    pytest.importorskip("optuna", reason="the .[search] extra (CI installs it)")
     opts = "folds=2,steps=2,candidates=3,top=1,subs=2"
     s = _search("fast-autoaugment", tmp_path / "a", opts)
     _search("fast-autoaugment", tmp_path / "b", opts)
