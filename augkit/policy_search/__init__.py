@@ -44,6 +44,7 @@ POLICY_SEARCHES: dict[str, SearchDef] = {
         tanda.search,
         tanda.OPTIONS,
         "TANDA (Ratner et al. 2017): TF-sequence generator (lstm|mean-field) trained against a discriminator",
+        needs_val=False,
     ),
     "fast-autoaugment": SearchDef(
         fast_autoaugment.search,
@@ -61,7 +62,7 @@ def run_policy_search(
         raise ValueError(f"policy search {name!r} is unknown; valid: {', '.join(POLICY_SEARCHES)}")
     d = POLICY_SEARCHES[name]
     opts = parse_options(name, options, d.options)
-    if not cfg.val:
+    if d.needs_val and not cfg.val:
         raise ValueError("a policy search needs a validation split: pass --val (e.g. --val 0.2 or --val 500)")
     if trial_opts.get("backend", "ray") == "ray":
         from ..cluster import check_address, require_ray

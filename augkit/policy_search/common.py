@@ -33,6 +33,7 @@ class SearchDef:
     run: Callable[..., dict]
     options: dict[str, tuple[Callable[[str], Any], Any]]
     help: str
+    needs_val: bool = True  # its trials are scored on the validation split (TANDA's are not)
 
 
 def int_list(text: str) -> list[int]:
