@@ -146,7 +146,8 @@ def test_bad_search_input_is_a_named_error(tmp_path, capsys):
     with pytest.raises(ValueError, match="needs a validation split"):
         _search("randaugment-grid", tmp_path / "x", "", cfg=TrainConfig(dataset="digits", val=0))
     no_val = TrainConfig(dataset="digits", subset=100, val=0, threads=1)  # TANDA scores nothing on it
-    assert _search("tanda", tmp_path / "t", "iterations=2,batch=4,save_every=1", cfg=no_val)["iterations"] == 2
+    summary = _search("tanda", tmp_path / "t", "iterations=2,batch=4,save_every=1", cfg=no_val)
+    assert summary["iterations"] == 2
     with pytest.raises(ValueError, match="unknown; valid: autoaugment"):
         _search("pba-typo", tmp_path / "x", "")
     out = tmp_path / "c"
