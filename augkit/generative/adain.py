@@ -101,7 +101,11 @@ def style_crops(n: int, shape: tuple[int, int, int], seed: int = 0) -> Tensor:
     from PIL import Image
 
     c, h, w = shape
-    rng = np.random.default_rng(seed)
+    g = torch.Generator().manual_seed(seed)
+
+    def draw(lo: int, hi: int) -> int:
+        return int(torch.randint(lo, hi, (1,), generator=g))
+
     ims = []
     for name in STYLE_IMAGES:
         a = np.asarray(getattr(skimage.data, name)())
@@ -110,8 +114,8 @@ def style_crops(n: int, shape: tuple[int, int, int], seed: int = 0) -> Tensor:
     out = []
     for k in range(n):
         a = ims[k % len(ims)]
-        side = int(rng.integers(min(a.shape[:2]) // 8, min(a.shape[:2]) // 2))
-        y, x = int(rng.integers(0, a.shape[0] - side)), int(rng.integers(0, a.shape[1] - side))
+        side = draw(min(a.shape[:2]) // 8, min(a.shape[:2]) // 2)
+        y, x = draw(0, a.shape[0] - side), draw(0, a.shape[1] - side)
         im = Image.fromarray(a[y : y + side, x : x + side]).resize((w, h), Image.BILINEAR)
         im = im.convert("L") if c == 1 else im
         arr = np.asarray(im)
