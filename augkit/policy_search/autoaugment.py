@@ -51,7 +51,7 @@ from ..policies import Policy
 from ..policy_io import save_policy
 from ..runs import TrainConfig
 from ..strategies.spec import int_at_least
-from .common import check_resumable
+from .common import check_resumable, write_report
 from .trials import run_trials, train_trial, trial_spec
 
 __all__ = ["AA_TOKEN_SIZES", "decode_policy", "ppo_step", "search"]
@@ -141,8 +141,6 @@ def _children(out: Path, cfg: TrainConfig, it: int, tokens: torch.Tensor) -> lis
 
 def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progress: bool) -> dict:
     """Run the controller loop; write the concatenated top policies and the search report."""
-    from .common import write_report
-
     o = options
     gen = torch.Generator().manual_seed(cfg.seed)
     controller = Controller(gen, lr=o["lr"], entropy_weight=o["entropy"], token_sizes=AA_TOKEN_SIZES)
@@ -184,10 +182,10 @@ def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progres
                 f"{len(state['history']) * o['batch']} children, "
                 f"best validation error {100 * (1 - best):.2f} %, entropy {stats['entropy']:.2f}"
             )
-    return _finish(out, cfg, o, state, write_report)
+    return _finish(out, o, state)
 
 
-def _finish(out: Path, cfg: TrainConfig, o: dict, state: dict, write_report) -> dict:
+def _finish(out: Path, o: dict, state: dict) -> dict:
     """Concatenate the sub-policies of the ``top`` best children; write the report."""
     scored = [
         (r, tok, f"it{h['iteration']:03d}-child{k}")

@@ -119,7 +119,7 @@ def write_report(
     summary = {
         "method": method,
         "options": options,
-        "policy": str(out / "policy.json"),
+        "policy": str(out / "policy.json") if save else None,
         "best_trial": best["name"],
         "best_val_error": best["val_error"],
         "cost": cost,

@@ -40,13 +40,14 @@ import torch
 
 from ..adversarial.decode import PAPER_OPS
 from ..data.base import ImageDataset
-from ..io import atomic_save_torch, atomic_write_text, load_torch
+from ..io import atomic_save_torch, load_torch
 from ..policies import Policy
 from ..runs import TrainConfig, optim_config, prepare_data, run_model
 from ..strategies import build_strategy
 from ..strategies.spec import int_at_least
 from ..train import fit, streams
-from .trials import TRIAL_FILE, require_ray, run_trials
+from .common import write_report
+from .trials import record_trial, require_ray, run_trials
 
 __all__ = ["FAA_OPS", "OPTIONS", "candidate_error", "fold_split", "search"]
 
@@ -103,36 +104,19 @@ def _fold_data(cfg: TrainConfig, ratio: float, k: int) -> ImageDataset:
 
 def train_fold(spec: dict) -> dict:
     """Trial function: the fold model on D_M (no augmentation), its clean D_A error as the reward."""
-    import json
-    import time
-
     d, cfg = Path(spec["dir"]), TrainConfig.from_dict(spec["config"])
     data = _fold_data(cfg, spec["ratio"], spec["fold"])
-    t0, c0 = time.perf_counter(), time.process_time()
     gens = streams(cfg.seed + spec["fold"])
     model = run_model(cfg, data, gens["init"])
     resume = (d / "checkpoint.pt").is_file()
-    history = fit(
-        model,
-        data,
-        build_strategy(cfg.strategy),
-        optim_config(cfg),
-        d,
-        gens=gens,
-        config=spec["config"],
-        resume=resume,
-    )
-    atomic_save_torch(d / MODEL_FILE, model.state_dict())
-    info = {
-        "name": d.name,
-        "config": spec["config"],
-        "val_error": float(history[-1]["val_error"]),
-        "epochs": len(history),
-        "wall_seconds": time.perf_counter() - t0,
-        "cpu_seconds": time.process_time() - c0,
-    }
-    atomic_write_text(d / TRIAL_FILE, json.dumps(info, indent=1))
-    return info
+
+    def train() -> list[dict]:
+        history = fit(model, data, build_strategy(cfg.strategy), optim_config(cfg), d, gens=gens,
+                      config=spec["config"], resume=resume)  # fmt: skip
+        atomic_save_torch(d / MODEL_FILE, model.state_dict())
+        return history
+
+    return record_trial(spec, d.name, train)
 
 
 def _policy(params: dict, subs: int) -> Policy:
@@ -209,8 +193,6 @@ def _tpe_tune(objective, space, n: int, seed: int) -> list[tuple[float, dict]]:
 
 def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progress: bool) -> dict:
     """Fold models (parallel trials), TPE per fold, top policies merged into one."""
-    from .common import write_report
-
     o = options
     fcfg = replace(cfg, strategy="none" if o["base"] == "none" else "standard")
     specs = [

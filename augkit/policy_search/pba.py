@@ -42,8 +42,8 @@ from ..pba import SLOTS, PBAPolicy, explore, write_schedule
 from ..runs import TrainConfig, prepare_data, resolve, train_run
 from ..sample import rand
 from ..strategies.spec import int_at_least
-from .common import check_resumable
-from .trials import run_trials
+from .common import check_resumable, write_report
+from .trials import record_trial, run_trials
 
 __all__ = ["OPTIONS", "exploit_explore", "search"]
 
@@ -67,28 +67,14 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
 
 def chunk_trial(spec: dict) -> dict:
     """Train one member up to ``spec["until"]`` (resuming its checkpoint); report its validation error."""
-    import json
-    import time
-
     d, cfg = Path(spec["dir"]), TrainConfig.from_dict(spec["config"])
-    t0, c0 = time.perf_counter(), time.process_time()
     resume = (d / "checkpoint.pt").is_file()
-    history = train_run(cfg, d, resume=resume, progress=False, final_eval=False, until=spec["until"])[
-        "history"
-    ]
-    vals = [r["val_error"] for r in history if r.get("val_error") is not None]
-    info = {
-        "name": f"{d.name}-ep{spec['until']}",
-        "config": spec["config"],
-        "val_error": float(vals[-1]),
-        "epochs": len(history),
-        "wall_seconds": time.perf_counter() - t0,
-        "cpu_seconds": time.process_time() - c0,
-    }
-    from ..io import atomic_write_text
 
-    atomic_write_text(d / spec["result"], json.dumps(info, indent=1))
-    return info
+    def train() -> list[dict]:
+        run = train_run(cfg, d, resume=resume, progress=False, final_eval=False, until=spec["until"])
+        return run["history"]
+
+    return record_trial(spec, f"{d.name}-ep{spec['until']}", train)
 
 
 def exploit_explore(
@@ -120,8 +106,6 @@ def _copy_member(src: Path, dst: Path) -> None:
 
 def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progress: bool) -> dict:
     """Synchronous PBT over PBA levels; the best member's schedule is the result."""
-    from .common import write_report
-
     o = options
     cfg = resolve(cfg, prepare_data(cfg))  # rounds need a number of epochs
     members = [out / "trials" / f"member{i:02d}" for i in range(o["population"])]

@@ -32,7 +32,7 @@ from ..cluster import ray_map, require_ray
 from ..io import atomic_write_text
 from ..runs import TrainConfig, train_run
 
-__all__ = ["BACKENDS", "TRIAL_FILE", "require_ray", "run_trials", "train_trial", "trial_spec"]
+__all__ = ["BACKENDS", "TRIAL_FILE", "record_trial", "require_ray", "run_trials", "train_trial", "trial_spec"]
 
 TRIAL_FILE = "trial.json"
 BACKENDS = ("ray", "local")
@@ -51,6 +51,31 @@ def _finished(d: Path, config: dict, result: str = TRIAL_FILE) -> dict | None:
     return info if same else None
 
 
+def record_trial(spec: dict, name: str, train: Callable[[], list[dict]]) -> dict:
+    """Run ``train()`` (a trial's training, returning its history), then write and return its result.
+
+    The result (``spec["result"]``, default ``trial.json``) holds the config, the last validation
+    error (the reward), the epochs trained and the wall / CPU seconds, and is written atomically:
+    it is what :func:`run_trials` later reads to know the trial finished.
+    """
+    d = Path(spec["dir"])
+    t0, c0 = time.perf_counter(), time.process_time()
+    history = train()
+    vals = [r["val_error"] for r in history if r.get("val_error") is not None]
+    if not vals:
+        raise ValueError(f"trial {d.name}: no validation error recorded; a search needs --val > 0")
+    info = {
+        "name": name,
+        "config": spec["config"],
+        "val_error": float(vals[-1]),
+        "epochs": len(history),
+        "wall_seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - c0,
+    }
+    atomic_write_text(d / spec.get("result", TRIAL_FILE), json.dumps(info, indent=1))
+    return info
+
+
 def train_trial(spec: dict) -> dict:
     """Train one trial (resuming a half-done one); its reward is the last validation error.
 
@@ -61,23 +86,10 @@ def train_trial(spec: dict) -> dict:
     done = _finished(d, config)
     if done is not None:
         return done
-    cfg = TrainConfig.from_dict(config)
-    t0, c0 = time.perf_counter(), time.process_time()
     resume = (d / "checkpoint.pt").is_file() and (d / "config.json").is_file()
-    history = train_run(cfg, d, resume=resume, progress=False, final_eval=False)["history"]
-    vals = [r["val_error"] for r in history if r.get("val_error") is not None]
-    if not vals:
-        raise ValueError(f"trial {d.name}: no validation error recorded; a search needs --val > 0")
-    info = {
-        "name": d.name,
-        "config": config,
-        "val_error": float(vals[-1]),
-        "epochs": len(history),
-        "wall_seconds": time.perf_counter() - t0,
-        "cpu_seconds": time.process_time() - c0,
-    }
-    atomic_write_text(d / TRIAL_FILE, json.dumps(info, indent=1))
-    return info
+    cfg = TrainConfig.from_dict(config)
+    return record_trial(spec, d.name, lambda: train_run(cfg, d, resume=resume, progress=False,
+                                                         final_eval=False)["history"])  # fmt: skip
 
 
 def run_trials(
