@@ -22,6 +22,7 @@ import torch
 from ..io import atomic_write_bytes, atomic_write_text
 from ..policies import Policy
 from ..policy_io import save_policy
+from ..strategies.spec import parse_key_values
 
 __all__ = ["SearchDef", "check_resumable", "int_list", "parse_options", "policy_gallery", "write_report"]
 
@@ -46,19 +47,7 @@ def int_list(text: str) -> list[int]:
 
 def parse_options(name: str, text: str, table: dict[str, tuple[Callable[[str], Any], Any]]) -> dict:
     """``"k=v,k=v"`` against ``table``; errors name the search, the key and the valid keys."""
-    opts = {k: d for k, (_, d) in table.items()}
-    for item in filter(None, (s.strip() for s in (text or "").split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or key not in table:
-            raise ValueError(
-                f"search {name!r}: option {item!r} is not key=value with a valid key; "
-                f"valid keys: {', '.join(table)}"
-            )
-        try:
-            opts[key] = table[key][0](value)
-        except ValueError as e:
-            raise ValueError(f"search {name!r}: option {key}={value!r} is invalid: {e}") from None
-    return opts
+    return parse_key_values(f"search {name!r}", text or "", table)
 
 
 def check_resumable(stored: dict | None, requested: dict, where: Path) -> None:

@@ -18,7 +18,7 @@ from ..policy_io import read_policy_json
 from . import adversarial, distill, gan, ifda, mixing, pba, saliency, selective, style, tanda
 from .base import Strategy, TransformStrategy
 from .spec import BASE_OPTIONS as _BASE
-from .spec import StrategyDef, base_augments, int_at_least, parse_bool
+from .spec import StrategyDef, base_augments, int_at_least, parse_bool, parse_key_values
 
 _bool = parse_bool
 _base = base_augments
@@ -142,23 +142,7 @@ def parse_strategy(text: str) -> tuple[str, dict[str, Any]]:
     if name not in STRATEGIES:
         raise ValueError(f"strategy {name!r} is unknown; valid strategies: {', '.join(STRATEGIES)}")
     spec = STRATEGIES[name]
-    opts = {k: default for k, (_, default) in spec.options.items()}
-    bare = spec.bare_option
-    # a bare value given as inline JSON holds commas of its own: then the whole rest is one item
-    whole = bare is not None and any(c in rest for c in "[{")
-    for item in filter(None, (s.strip() for s in ([rest] if whole else rest.split(",")))):
-        key, eq, value = item.partition("=")
-        if bare is not None and not eq:
-            key, eq, value = bare, "=", item
-        if not eq or key not in spec.options:
-            valid = ", ".join(spec.options) or "(none)"
-            raise ValueError(
-                f"strategy {name!r}: option {item!r} is not key=value with a valid key; valid keys: {valid}"
-            )
-        try:
-            opts[key] = spec.options[key][0](value)
-        except ValueError as e:
-            raise ValueError(f"strategy {name!r}: option {key}={value!r} is invalid: {e}") from None
+    opts = parse_key_values(f"strategy {name!r}", rest, spec.options, spec.bare_option)
     return name, opts
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "int_at_least",
     "load_entry",
     "parse_bool",
+    "parse_key_values",
 ]
 
 _BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
@@ -61,6 +62,33 @@ class StrategyDef:
     artefacts: tuple[str, ...] = ()  # small files the strategy writes into a run directory
     composite: bool = False  # builds other registered strategies (SPA's inner augmentation)
     bare_option: str | None = None  # an item without '=' (or inline JSON) is this option's value
+
+
+def parse_key_values(
+    what: str, text: str, table: dict[str, tuple[Callable[[str], Any], Any]], bare: str | None = None
+) -> dict[str, Any]:
+    """``"k=v,k=v"`` against ``table`` (key -> (parser, default)), defaults filled in.
+
+    ``what`` opens every error (``"strategy 'mixup'"``, ``"search 'pba'"``), which names the bad
+    item and the valid keys.  ``bare``: the key a value without ``=`` belongs to; a bare value
+    written as inline JSON keeps its own commas (the whole text is then one item).
+    """
+    opts = {k: default for k, (_, default) in table.items()}
+    whole = bare is not None and any(c in text for c in "[{")
+    for item in filter(None, (s.strip() for s in ([text] if whole else text.split(",")))):
+        key, eq, value = item.partition("=")
+        if bare is not None and not eq:
+            key, eq, value = bare, "=", item
+        if not eq or key not in table:
+            valid = ", ".join(table) or "(none)"
+            raise ValueError(
+                f"{what}: option {item!r} is not key=value with a valid key; valid keys: {valid}"
+            )
+        try:
+            opts[key] = table[key][0](value)
+        except ValueError as e:
+            raise ValueError(f"{what}: option {key}={value!r} is invalid: {e}") from None
+    return opts
 
 
 def load_entry(entry: str) -> Any:
