@@ -44,7 +44,7 @@ from ..io import atomic_save_torch, load_torch
 from ..policies import Policy
 from ..runs import TrainConfig, optim_config, prepare_data, run_model
 from ..strategies import build_strategy
-from ..strategies.spec import int_at_least
+from ..strategies.spec import float_in, int_at_least
 from ..train import fit, streams
 from .common import write_report
 from .trials import record_trial, require_ray, run_trials
@@ -55,16 +55,9 @@ FAA_OPS: tuple[str, ...] = tuple(o for o in PAPER_OPS if o != "SamplePairing")
 MODEL_FILE = "model.pt"
 
 
-def _ratio(v: str) -> float:
-    r = float(v)
-    if not 0 < r < 1:
-        raise ValueError(f"must be a fraction in (0, 1), got {v!r}")
-    return r
-
-
 OPTIONS: dict[str, tuple[Any, Any]] = {
     "folds": (int_at_least(1), 5),
-    "ratio": (_ratio, 0.4),
+    "ratio": (float_in(0, 1, low_open=True, high_open=True), 0.4),
     "steps": (int_at_least(1), 2),
     "candidates": (int_at_least(1), 200),
     "top": (int_at_least(1), 10),

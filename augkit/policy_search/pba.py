@@ -41,7 +41,7 @@ from ..io import atomic_save_torch, load_torch
 from ..pba import SLOTS, PBAPolicy, explore, write_schedule
 from ..runs import TrainConfig, prepare_data, resolve, train_run
 from ..sample import rand
-from ..strategies.spec import int_at_least
+from ..strategies.spec import float_in, int_at_least
 from .common import check_resumable, write_report
 from .trials import record_trial, run_trials
 
@@ -50,18 +50,11 @@ __all__ = ["OPTIONS", "exploit_explore", "search"]
 STATE_FILE = "pba_state.pt"
 
 
-def _quantile(v: str) -> float:
-    q = float(v)
-    if not 0 < q <= 0.5:
-        raise ValueError(f"must be in (0, 0.5], got {v!r}")
-    return q
-
-
 OPTIONS: dict[str, tuple[Any, Any]] = {
     "population": (int_at_least(2), 16),
     "interval": (int_at_least(1), 3),
-    "quantile": (_quantile, 0.25),
-    "resample": (float, 0.2),
+    "quantile": (float_in(0, 0.5, low_open=True), 0.25),
+    "resample": (float_in(0, 1), 0.2),
 }
 
 

@@ -18,16 +18,9 @@ from torch import Tensor
 
 from ..sample import randint
 from .base import Batch, Context, Strategy, one_hot
-from .spec import BASE_OPTIONS, StrategyDef, base_pipeline, int_at_least
+from .spec import BASE_OPTIONS, StrategyDef, base_pipeline, float_in, int_at_least
 
 __all__ = ["VIEW_SETS", "DataDistillation", "STRATEGY_DEFS"]
-
-
-def _ratio(v: str) -> float:
-    r = float(v)
-    if not 0 < r <= 4:
-        raise ValueError(f"ratio must be in (0, 4], got {v!r}")
-    return r
 
 
 # named ensembles of augkit's deterministic TTA views (``evaluation_suite.tta_views`` order)
@@ -78,7 +71,7 @@ STRATEGY_DEFS: dict[str, StrategyDef] = {
     "distill": StrategyDef(
         DataDistillation,
         {
-            "ratio": (_ratio, 0.67),
+            "ratio": (float_in(0, 4, low_open=True), 0.67),
             "teacher": (str, "standard"),
             "views": (_views, "flip-crop"),
             "threshold": (float, 0.0),

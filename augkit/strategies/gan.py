@@ -18,16 +18,9 @@ from torch import Tensor
 
 from ..sample import randint, randn
 from .base import Batch, Context, Strategy, one_hot
-from .spec import BASE_OPTIONS, StrategyDef, base_pipeline, int_at_least
+from .spec import BASE_OPTIONS, StrategyDef, base_pipeline, float_in, int_at_least
 
 __all__ = ["GANAugmentation", "STRATEGY_DEFS"]
-
-
-def _ratio(v: str) -> float:
-    r = float(v)
-    if not 0 < r <= 4:
-        raise ValueError(f"ratio must be in (0, 4], got {v!r}")
-    return r
 
 
 class GANAugmentation(Strategy):
@@ -71,7 +64,11 @@ class GANAugmentation(Strategy):
 STRATEGY_DEFS: dict[str, StrategyDef] = {
     "gan": StrategyDef(
         GANAugmentation,
-        {"ratio": (_ratio, 0.5), "iterations": (int_at_least(1), 2000), **BASE_OPTIONS},
+        {
+            "ratio": (float_in(0, 4, low_open=True), 0.5),
+            "iterations": (int_at_least(1), 2000),
+            **BASE_OPTIONS,
+        },
         "GAN augmentation: class-conditional DCGAN samples (trained in its search on the training images) "
         "added to every batch at ratio",
         search="augkit.search.gan:search",

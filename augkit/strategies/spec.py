@@ -20,6 +20,7 @@ __all__ = [
     "StrategyDef",
     "base_augments",
     "base_pipeline",
+    "float_in",
     "int_at_least",
     "load_entry",
     "parse_bool",
@@ -37,6 +38,23 @@ def int_at_least(low: int) -> Callable[[str], int]:
         if n < low:
             raise ValueError(f"expected an int >= {low}, got {v!r}")
         return n
+
+    return parse
+
+
+def float_in(
+    low: float, high: float, low_open: bool = False, high_open: bool = False
+) -> Callable[[str], float]:
+    """An option parser for a bounded number (NaN refused); the error shows the interval."""
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(v: str) -> float:
+        x = float(v)
+        above = x > low if low_open else x >= low
+        below = x < high if high_open else x <= high
+        if not (above and below):  # NaN fails both
+            raise ValueError(f"expected a number in {interval}, got {v!r}")
+        return x
 
     return parse
 

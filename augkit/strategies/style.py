@@ -17,19 +17,9 @@ from torch import Tensor
 
 from ..sample import rand, randn
 from .base import Context, Strategy
-from .spec import BASE_OPTIONS, StrategyDef, base_pipeline, int_at_least
+from .spec import BASE_OPTIONS, StrategyDef, base_pipeline, float_in, int_at_least
 
 __all__ = ["STRATEGY_DEFS", "StyleAugmentation"]
-
-
-def _unit(name: str):
-    def parse(v: str) -> float:
-        x = float(v)
-        if not 0.0 <= x <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {v!r}")
-        return x
-
-    return parse
 
 
 class StyleAugmentation(Strategy):
@@ -74,8 +64,8 @@ STRATEGY_DEFS: dict[str, StrategyDef] = {
     "style": StrategyDef(
         StyleAugmentation,
         {
-            "alpha": (_unit("alpha"), 0.5),
-            "p": (_unit("p"), 0.5),
+            "alpha": (float_in(0, 1), 0.5),
+            "p": (float_in(0, 1), 0.5),
             "iterations": (int_at_least(1), 300),
             "style_weight": (float, 10.0),
             "crops": (int_at_least(2), 256),
