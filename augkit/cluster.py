@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_address", "ray_map", "require_ray"]
+__all__ = ["check_address", "init_ray", "ray_map", "require_ray"]
 
 
 def require_ray() -> tuple[Any, Any]:
@@ -51,8 +51,8 @@ def _tune_entry(config: dict) -> None:
     tune.report({k: v for k, v in info.items() if isinstance(v, (int, float))})
 
 
-def ray_map(fn: Callable[[dict], dict], specs: list[dict], storage: Path, opts: dict) -> None:
-    """Run ``fn(spec)`` for every spec as a Ray Tune trial with its resource request; raise if any fails."""
+def init_ray(opts: dict) -> tuple[Any, Any]:
+    """Start (once per process) a local Ray of ``opts["cpus"]`` CPUs, or join ``opts["ray_address"]``."""
     ray, tune = require_ray()
     if not ray.is_initialized():
         address = opts.get("ray_address")
@@ -67,6 +67,12 @@ def ray_map(fn: Callable[[dict], dict], specs: list[dict], storage: Path, opts: 
             )
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise ValueError(f"--ray-address {address!r}: cannot reach a Ray cluster ({e})") from None
+    return ray, tune
+
+
+def ray_map(fn: Callable[[dict], dict], specs: list[dict], storage: Path, opts: dict) -> None:
+    """Run ``fn(spec)`` for every spec as a Ray Tune trial with its resource request; raise if any fails."""
+    _, tune = init_ray(opts)
     resources = {"cpu": opts.get("cpus_per_trial", 1), "gpu": opts.get("gpus_per_trial", 0)}
     tuner = tune.Tuner(
         tune.with_resources(_tune_entry, resources),

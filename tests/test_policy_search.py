@@ -136,6 +136,13 @@ def test_ray_backend_gives_the_same_trials_as_local(tmp_path):
     _search("randaugment-grid", tmp_path / "ray", "n=1,m=3;9", backend="ray", cpus=2)
     rows = [json.loads((tmp_path / d / "search.json").read_text())["trials"] for d in ("local", "ray")]
     assert [r["val_error"] for r in rows[0]] == [r["val_error"] for r in rows[1]]
+    # Fast AutoAugment's TPE through Tune's OptunaSearch proposes what Optuna does in-process
+    pytest.importorskip("optuna", reason="the .[search] extra (CI installs it)")
+    faa = "folds=1,steps=1,candidates=3,top=1,subs=1"
+    _search("fast-autoaugment", tmp_path / "faa-local", faa)
+    _search("fast-autoaugment", tmp_path / "faa-ray", faa, backend="ray", cpus=2)
+    docs = [json.loads((tmp_path / d / "policy.json").read_text()) for d in ("faa-local", "faa-ray")]
+    assert docs[0] == docs[1]
 
 
 def test_bad_search_input_is_a_named_error(tmp_path, capsys):

@@ -32,13 +32,14 @@ Choices the paper leaves open (augkit's answer):
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..adversarial.decode import PAPER_OPS
+from ..cluster import init_ray
 from ..data.base import ImageDataset
 from ..io import atomic_save_torch, load_torch
 from ..policies import Policy
@@ -47,7 +48,7 @@ from ..strategies import build_strategy
 from ..strategies.spec import float_in, int_at_least
 from ..train import fit, streams
 from .common import write_report
-from .trials import record_trial, require_ray, run_trials
+from .trials import record_trial, run_trials
 
 __all__ = ["FAA_OPS", "OPTIONS", "candidate_error", "fold_split", "search"]
 
@@ -132,21 +133,32 @@ def candidate_error(
     return sum(errs) / len(errs)
 
 
-def _tpe(objective, subs: int, n: int, seed: int, backend: str) -> list[tuple[float, dict]]:
-    """``n`` TPE proposals scored by ``objective``; (error, params) in proposal order."""
-    import optuna
+@dataclass(frozen=True)
+class _Space:
+    """The search space as an Optuna define-by-run callable (module-level: Tune pickles it)."""
 
-    def space(trial) -> dict:
+    subs: int
+    returns: bool = True  # Tune's OptunaSearch wants None back from its define-by-run function
+
+    def __call__(self, trial) -> dict | None:
         p = {}
-        for s in range(subs):
+        for s in range(self.subs):
             for j in range(2):
                 p[f"op{s}_{j}"] = trial.suggest_categorical(f"op{s}_{j}", FAA_OPS)
                 p[f"p{s}_{j}"] = trial.suggest_float(f"p{s}_{j}", 0.0, 1.0)
                 p[f"m{s}_{j}"] = trial.suggest_float(f"m{s}_{j}", 0.0, 1.0)
-        return p
+        return p if self.returns else None
 
-    if backend == "ray":
-        return _tpe_tune(objective, space, n, seed)
+
+def _tpe(
+    objective, subs: int, n: int, seed: int, trial_opts: dict, storage: Path
+) -> list[tuple[float, dict]]:
+    """``n`` TPE proposals scored by ``objective``; (error, params) in proposal order."""
+    import optuna
+
+    space = _Space(subs)
+    if trial_opts.get("backend", "ray") == "ray":
+        return _tpe_tune(objective, _Space(subs, returns=False), n, seed, trial_opts, storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
     out = []
@@ -159,26 +171,22 @@ def _tpe(objective, subs: int, n: int, seed: int, backend: str) -> list[tuple[fl
     return out
 
 
-def _tpe_tune(objective, space, n: int, seed: int) -> list[tuple[float, dict]]:
+def _tpe_tune(
+    objective, space: _Space, n: int, seed: int, trial_opts: dict, storage: Path
+) -> list[tuple[float, dict]]:
     """The same TPE through Ray Tune's OptunaSearch (one proposal at a time: reproducible)."""
     import optuna
 
-    ray, tune = require_ray()
+    _, tune = init_ray(trial_opts)  # the same cluster as the fold models, even when they were cached
     from ray.tune.search.optuna import OptunaSearch
 
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-
-    def define(trial) -> None:
-        space(trial)
-
     searcher = OptunaSearch(
-        space=define, metric="error", mode="min", sampler=optuna.samplers.TPESampler(seed=seed)
+        space=space, metric="error", mode="min", sampler=optuna.samplers.TPESampler(seed=seed)
     )
     tuner = tune.Tuner(
         lambda params: tune.report({"error": objective(params)}),
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=n, max_concurrent_trials=1),
-        run_config=tune.RunConfig(verbose=0),
+        run_config=tune.RunConfig(storage_path=str(storage.resolve()), name="tpe", verbose=0),
     )
     grid = sorted(tuner.fit(), key=lambda r: r.metrics.get("timestamp", 0))  # proposal order
     return [(r.metrics["error"], dict(r.config)) for r in grid]
@@ -193,9 +201,9 @@ def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progres
         for k in range(o["folds"])
     ]
     folds = run_trials(train_fold, specs, out, progress=progress, **trial_opts)
-    kept, backend = [], trial_opts.get("backend", "ray")
+    kept = []
     for k, spec in enumerate(specs):
-        kept += _search_fold(cfg, fcfg, o, k, Path(spec["dir"]), backend, progress)
+        kept += _search_fold(cfg, fcfg, o, k, Path(spec["dir"]), trial_opts, progress)
     subs = [sp for _, params in kept for sp in _policy(params, o["subs"]).sub_policies]
     policy = Policy(subs, name=f"fast-autoaugment-{len(kept)}x{o['subs']}")
     return write_report(
@@ -209,7 +217,7 @@ def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progres
 
 
 def _search_fold(
-    cfg: TrainConfig, fcfg: TrainConfig, o: dict, k: int, d: Path, backend: str, progress: bool
+    cfg: TrainConfig, fcfg: TrainConfig, o: dict, k: int, d: Path, trial_opts: dict, progress: bool
 ) -> list[tuple[float, dict]]:
     """TPE on fold ``k``; cached in ``d/tpe.pt`` so a resumed search does not repeat it."""
     cache = d / "tpe.pt"
@@ -225,7 +233,7 @@ def _search_fold(
         )
 
     kept = []
-    proposals = _tpe(objective, o["subs"], o["steps"] * o["candidates"], cfg.seed + k, backend)
+    proposals = _tpe(objective, o["subs"], o["steps"] * o["candidates"], cfg.seed + k, trial_opts, d / "tune")
     for step in range(o["steps"]):
         chunk = proposals[step * o["candidates"] : (step + 1) * o["candidates"]]
         kept += sorted(chunk, key=lambda p: p[0])[: o["top"]]
