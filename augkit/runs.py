@@ -222,8 +222,7 @@ def resolve(cfg: TrainConfig, ds: _data.ImageDataset) -> TrainConfig:
 
 def optim_config(cfg: TrainConfig) -> OptimConfig:
     """The loop's share of the run options."""
-    keys = {f.name for f in fields(OptimConfig)} & {f.name for f in fields(TrainConfig)}
-    return OptimConfig(**{k: getattr(cfg, k) for k in keys})
+    return OptimConfig.from_options(asdict(cfg))
 
 
 def prepare_data(cfg: TrainConfig) -> _data.ImageDataset:

@@ -19,7 +19,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,11 @@ class OptimConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> OptimConfig:
+        """The loop's share of a run's options (``asdict(TrainConfig)`` or a search's ``config``)."""
+        return cls(**{f.name: options[f.name] for f in fields(cls) if f.name in options})
 
 
 def streams(seed: int) -> dict[str, torch.Generator]:

@@ -92,7 +92,7 @@ def search(
             data.std(),
             generator=streams(seed)["init"],
         ).to(dev)
-        optim = OptimConfig(**{k: config[k] for k in OptimConfig.__dataclass_fields__ if k in config})
+        optim = OptimConfig.from_options(config)
         fit(
             model,
             data,
