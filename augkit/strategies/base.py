@@ -19,7 +19,15 @@ from torch import Tensor, nn
 from ..base import Augment
 from ..losses import soft_cross_entropy
 
-__all__ = ["Batch", "Context", "Strategy", "TransformStrategy", "one_hot", "soft_cross_entropy"]
+__all__ = [
+    "Batch",
+    "Context",
+    "Strategy",
+    "TransformStrategy",
+    "extended_batch",
+    "one_hot",
+    "soft_cross_entropy",
+]
 
 
 @dataclass
@@ -47,6 +55,18 @@ class Context:
     data: Any = None
     out_dir: Path | None = None  # the run directory: stage artefacts and caches live here
     progress: bool = False  # show progress bars in long setup stages
+
+
+def extended_batch(x: Tensor, y: Tensor, extra_x: Tensor, extra_y: Tensor, base, ctx: Context) -> Batch:
+    """``x`` plus labelled extra uint8 images (generated, pseudo-labelled), base-augmented together.
+
+    The extras take the batch's representation (uint8, or float in [0, 1]); targets are one-hot
+    with the run's label smoothing.  Shared by strategies that add images to the real batch.
+    """
+    extra = extra_x.to(x.device)
+    extra = extra if x.dtype == torch.uint8 else extra.to(x.dtype) / 255
+    xs = base(torch.cat([x, extra]), generator=ctx.aug_generator)
+    return Batch(xs, one_hot(torch.cat([y, extra_y.to(y.device)]), ctx.num_classes, ctx.label_smoothing))
 
 
 def one_hot(y: Tensor, num_classes: int, smoothing: float = 0.0) -> Tensor:

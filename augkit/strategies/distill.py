@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from ..sample import randint
-from .base import Batch, Context, Strategy, one_hot
+from .base import Batch, Context, Strategy, extended_batch
 from .spec import BASE_OPTIONS, StrategyDef, base_pipeline, float_in, int_at_least
 
 __all__ = ["VIEW_SETS", "DataDistillation", "STRATEGY_DEFS"]
@@ -57,11 +56,9 @@ class DataDistillation(Strategy):
             raise ValueError("distill: the teacher kept no pseudo-labeled image (lower threshold=)")
 
     def make_batch(self, x: Tensor, y: Tensor, ctx: Context) -> Batch:
-        g, k = ctx.aug_generator, max(1, round(self.ratio * x.shape[0]))
-        idx = randint(self.pool_x.shape[0], (k,), g, "cpu")
-        px, py = self.pool_x[idx].to(x.device), self.pool_y[idx].to(y.device)
-        xs = self.base(torch.cat([x, px.to(x.dtype)]), generator=g)
-        return Batch(xs, one_hot(torch.cat([y, py]), ctx.num_classes, ctx.label_smoothing))
+        k = max(1, round(self.ratio * x.shape[0]))
+        idx = randint(self.pool_x.shape[0], (k,), ctx.aug_generator, "cpu")
+        return extended_batch(x, y, self.pool_x[idx], self.pool_y[idx], self.base, ctx)
 
     def preview(self, x: Tensor, y: Tensor, ctx: Context) -> Tensor:
         return self.base(x, generator=ctx.aug_generator)

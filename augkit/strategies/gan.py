@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from ..sample import randint, randn
-from .base import Batch, Context, Strategy, one_hot
+from .base import Batch, Context, Strategy, extended_batch
 from .spec import BASE_OPTIONS, StrategyDef, base_pipeline, float_in, int_at_least
 
 __all__ = ["GANAugmentation", "STRATEGY_DEFS"]
@@ -51,11 +51,8 @@ class GANAugmentation(Strategy):
         return x.mul(255).round().to(torch.uint8), labels
 
     def make_batch(self, x: Tensor, y: Tensor, ctx: Context) -> Batch:
-        k = max(1, round(self.ratio * x.shape[0]))
-        gx, gy = self._generated(k, ctx, x.device)
-        gx = gx if x.dtype == torch.uint8 else gx.to(x.dtype) / 255
-        xs = self.base(torch.cat([x, gx]), generator=ctx.aug_generator)
-        return Batch(xs, one_hot(torch.cat([y, gy.to(y.device)]), ctx.num_classes, ctx.label_smoothing))
+        gx, gy = self._generated(max(1, round(self.ratio * x.shape[0])), ctx, x.device)
+        return extended_batch(x, y, gx, gy, self.base, ctx)
 
     def preview(self, x: Tensor, y: Tensor, ctx: Context) -> Tensor:
         return self._generated(x.shape[0], ctx, x.device)[0]
