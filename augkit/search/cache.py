@@ -19,7 +19,17 @@ import torch
 
 from ..io import atomic_save_torch, atomic_write_text, load_torch
 
-__all__ = ["cached_stage", "stage_done"]
+__all__ = ["DATA_KEYS", "cached_stage", "data_key", "stage_done"]
+
+
+DATA_KEYS = ("dataset", "subset", "val", "subset_seed")
+
+
+def data_key(data, config: dict) -> dict:
+    """What a stage trained on the run's training images depends on: the run's data options, the
+    seed, and the images' count and shape (so a changed cut of the data never reuses a stage)."""
+    return {"seed": int(config.get("seed", 0)), "shape": [int(v) for v in data.train_x.shape[1:]],
+            "n_train": int(data.train_x.shape[0]), **{k: config.get(k) for k in DATA_KEYS}}  # fmt: skip
 
 
 def stage_done(d: Path, key: dict) -> dict | None:

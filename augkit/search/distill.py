@@ -30,7 +30,7 @@ from ..models import build_model
 from ..strategies.distill import VIEW_SETS
 from ..strategies.registry import build_strategy
 from ..train import OptimConfig, streams
-from .cache import cached_stage
+from .cache import cached_stage, data_key
 
 __all__ = ["DistillArtefact", "VIEW_SETS", "pseudo_labels", "search"]
 
@@ -69,18 +69,8 @@ def search(
         Path(out_dir) / "distill",
         torch.device(config.get("device", "cpu")),
     )
-    run_keys = (
-        "dataset",
-        "subset",
-        "val",
-        "subset_seed",
-        "model",
-        "epochs",
-        "batch_size",
-        "lr",
-        "weight_decay",
-    )
-    key0 = {"teacher": options["teacher"], "seed": seed, **{k: config.get(k) for k in run_keys}}
+    run_keys = ("model", "epochs", "batch_size", "lr", "weight_decay")
+    key0 = {**data_key(data, config), "teacher": options["teacher"], **{k: config.get(k) for k in run_keys}}
     c = data.train_x.shape[1]
 
     def teacher(d: Path) -> dict:

@@ -19,7 +19,7 @@ from ..data import ImageDataset
 from ..gallery import grid_png
 from ..generative.gan import ConditionalGAN, frechet_distance, train_gan
 from ..io import atomic_write_bytes
-from .cache import cached_stage
+from .cache import cached_stage, data_key
 
 __all__ = ["GANArtefact", "SAMPLES_FILE", "search"]
 
@@ -44,15 +44,7 @@ def search(
     seed, (c, h, w) = int(config.get("seed", 0)), tuple(int(v) for v in data.train_x.shape[1:])
     if h != w:
         raise ValueError(f"gan needs square images, got {h}x{w}")
-    key = {
-        "iterations": options["iterations"],
-        "seed": seed,
-        "shape": [c, h, w],
-        "n_train": int(data.train_x.shape[0]),
-        "dataset": config.get("dataset"),
-        "subset": config.get("subset"),
-        "subset_seed": config.get("subset_seed"),
-    }
+    key = {**data_key(data, config), "iterations": options["iterations"]}
 
     def stage(d: Path) -> dict:
         gan, hist = train_gan(

@@ -17,7 +17,7 @@ import torch
 
 from ..data import ImageDataset
 from ..generative.adain import StyleNet, style_crops, train_style_net
-from .cache import cached_stage
+from .cache import cached_stage, data_key
 
 __all__ = ["StyleArtefact", "fit_embeddings", "search"]
 
@@ -52,17 +52,7 @@ def search(
     """Train (or load) the decoder and fit the style normal; ``fit`` is unused (nothing is classified)."""
     seed = int(config.get("seed", 0))
     shape = tuple(int(v) for v in data.train_x.shape[1:])
-    key = {
-        "iterations": options["iterations"],
-        "style_weight": options["style_weight"],
-        "crops": options["crops"],
-        "seed": seed,
-        "shape": list(shape),
-        "n_train": int(data.train_x.shape[0]),
-        "dataset": config.get("dataset"),
-        "subset": config.get("subset"),
-        "subset_seed": config.get("subset_seed"),
-    }
+    key = {**data_key(data, config), **{k: options[k] for k in ("iterations", "style_weight", "crops")}}
 
     def stage(d: Path) -> dict:
         styles = style_crops(options["crops"], shape, seed)
