@@ -3,6 +3,10 @@
 # Resumable: rerunning the script continues each table with --resume.  Usage:
 #   bash experiments/issue13_tables.sh spa   ROOT   # table 2: SPA Table-1 protocol, flip then translation
 #   bash experiments/issue13_tables.sh aaa   ROOT   # table 3: Adversarial AutoAugment ablation + RA/TA
+#   bash experiments/issue13_tables.sh t1    ROOT   # table 1 at n = 6,000 (the 10 % subset)
+#   bash experiments/issue13_tables.sh mix   ROOT   # table 4a: the mixup seed's methods, ECE and FGSM
+#   bash experiments/issue13_tables.sh unc   ROOT   # table 6: uncertainty-based sampling vs RandAugment
+# Queue order used in session 5: "spa; unc" on one queue and "t1; mix" on the other.
 set -euo pipefail
 queue=$1; root=${2:-runs}
 common=(--dataset fashion-mnist --val 1000 --test-subset 5000 --model small_cnn_half --channels-last true
@@ -27,5 +31,14 @@ case $queue in
     a=adversarial-autoaugment:m=4
     run "$root/aaa-n1000" --subset 1000 --eval-every 8 \
       --strategies "$a,mode=baseline,$a,mode=fixed,$a,mode=random,$a,mode=adversarial,randaugment,trivialaugment" ;;
-  *) echo "queue must be spa or aaa" >&2; exit 2 ;;
+  t1)
+    run "$root/t1-n6000" --subset 6000 --eval-every 2 \
+      --strategies "none,standard,randaugment,trivialaugment,autoaugment" ;;
+  mix)
+    run "$root/mix-n1000" --subset 1000 --eval-every 8 \
+      --strategies "none,label-smoothing:eps=0.1,mixup:alpha=1,cutmix:alpha=1,manifold-mixup:alpha=2" ;;
+  unc)
+    run "$root/unc-n1000" --subset 1000 --eval-every 8 \
+      --strategies "none,randaugment,uncertainty:l=4,c=1" ;;
+  *) echo "queue must be spa, aaa, t1, mix or unc" >&2; exit 2 ;;
 esac
