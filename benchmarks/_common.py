@@ -251,7 +251,8 @@ def print_text(cfg: dict) -> None:
 
 _LEGEND = (
     "images/s: median over timed blocks after warm-up. *x slower than copy*: per-image time divided by the "
-    "per-image time of `x.clone()` on the same uint8 batch, measured in blocks interleaved with the row's. "
+    "per-image time of `x.clone()` on the same batch (uint8; the float32 batch for *float32* rows), "
+    "measured in blocks interleaved with the row's. "
     "*vs fastest per-image peer*: augkit images/s / the fastest peer row that gives per-image randomness for "
     "the same operation (> 1 = augkit faster). *max/min*: slowest over fastest timed block (run-to-run "
     "noise). "

@@ -5,11 +5,12 @@ Run from the repository root::
     python benchmarks/bench_mix.py            # CPU (and CUDA if available), uint8 and float
     python benchmarks/bench_mix.py --quick    # fewer repeats
 
-Input: 256 x 3 x 32 x 32 crops of real photographs (uint8, and the same batch as float32 in
-[0, 1]).  Each row times one full mixer call (parameter sampling from a ``torch.Generator``
-+ the batched kernel + target mixing) and the kernel alone (params replayed), against
-``x.clone()`` of the same batch (same dtype) measured in interleaved blocks.  Issue target:
-within 3x of the copy.  A benchmark, not a test: nothing asserts on a timing.
+Input: 256 x 3 x 32 x 32 and 64 x 3 x 224 x 224 crops of real photographs (uint8, and the
+same batch as float32 in [0, 1]; ``--sizes`` picks).  Each row times one full mixer call
+(parameter sampling from a ``torch.Generator`` + the batched kernel + target mixing) and the
+kernel alone (params replayed), against ``x.clone()`` of the same batch (same dtype) measured
+in interleaved blocks.  Issue target: within 3x of the copy.  A benchmark, not a test:
+nothing asserts on a timing.
 """
 
 from __future__ import annotations
@@ -33,9 +34,13 @@ MIXERS = {
 }
 
 
-def run(device: torch.device, repeats: int, min_time: float) -> list[list[object]]:
-    x8 = real_batch(256, 32).to(device)
-    y = (torch.arange(256) % 10).to(device)
+SIZES = {32: 256, 224: 64}  # image side -> batch size
+
+
+def run(device: torch.device, size: int, repeats: int, min_time: float) -> list[list[object]]:
+    n = SIZES[size]
+    x8 = real_batch(n, size).to(device)
+    y = (torch.arange(n) % 10).to(device)
     rows: list[list[object]] = []
     sync = sync_for(device)
     for dtype, x in (("uint8", x8), ("float32", x8.float() / 255)):
@@ -55,10 +60,10 @@ def run(device: torch.device, repeats: int, min_time: float) -> list[list[object
             )
             rows.append(
                 [
-                    name,
+                    f"{name} {size} px",
                     dtype,
                     str(device),
-                    256 / kern.op_s,
+                    n / kern.op_s,
                     kern.slower_than_copy,
                     full.slower_than_copy,
                     kern.op_s * 1e6,
@@ -69,10 +74,10 @@ def run(device: torch.device, repeats: int, min_time: float) -> list[list[object
             )
         rows.append(
             [
-                f"copy `x.clone()` ({dtype})",
+                f"copy `x.clone()` ({dtype}) {size} px",
                 dtype,
                 str(device),
-                256 / kern.copy_s,
+                n / kern.copy_s,
                 1.0,
                 1.0,
                 "",
@@ -94,6 +99,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="all", help="cpu, cuda or all (cuda only if available)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), choices=list(SIZES))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     devices = [torch.device("cpu")] if a.device in ("cpu", "all") else []
@@ -102,10 +108,12 @@ def main() -> None:
     repeats, min_time = (3, 0.02) if a.quick else (7, 0.1)
     rows = []
     for dev in devices:
-        rows += run(dev, repeats, min_time)
+        for size in a.sizes:
+            rows += run(dev, size, repeats, min_time)
     info = machine_info(devices[-1])
     print(f"### Mixer benchmark (`benchmarks/bench_mix.py{' --quick' if a.quick else ''}`)\n")
-    print(f"256 x 3 x 32 x 32, {a.threads} thread(s); {info['cpu']}; torch {info['torch']}", end="")
+    shapes = ", ".join(f"{SIZES[s]} x 3 x {s} x {s}" for s in a.sizes)
+    print(f"{shapes}, {a.threads} thread(s); {info['cpu']}; torch {info['torch']}", end="")
     print(f"; GPU {info['gpu']}" if "gpu" in info else "", end="")
     print(f"; load average at start {info['loadavg_start']}\n")
     headers = [
