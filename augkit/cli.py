@@ -6,6 +6,7 @@ augkit search NAME --out DIR [...]
 augkit evaluate RUN_DIR_OR_CHECKPOINT
 augkit report RUN_DIR
 augkit gallery [--out gallery.png]
+augkit patch [--methods none,gdro,clamp] [--seeds N] [--out DIR] [...]
 """
 
 from __future__ import annotations
@@ -75,7 +76,10 @@ _TYPES = {
 }
 
 
-def _add_train_flags(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+def _add_train_flags(
+    p: argparse.ArgumentParser, skip: tuple[str, ...] = (), defaults: dict | None = None
+) -> None:
+    shown = defaults or {}
     for f in fields(TrainConfig):
         if f.name in skip:
             continue
@@ -84,7 +88,7 @@ def _add_train_flags(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> 
             dest=f.name,
             type=_TYPES[f.type],
             default=None,
-            help=f"{TRAIN_HELP[f.name]} (default: {_shown(f.default)})",
+            help=f"{TRAIN_HELP[f.name]} (default: {_shown(shown.get(f.name, f.default))})",
         )
 
 
@@ -140,6 +144,20 @@ def _cmd_compare(ns: argparse.Namespace) -> int:
         command="augkit " + " ".join(sys.argv[1:]),
     )
     print(f"report: {report}  (also {report.with_suffix('.html')}, summary.json, results.csv)")
+    return 0
+
+
+def _cmd_patch(ns: argparse.Namespace) -> int:
+    from .patch_compare import PatchConfig, run_patch
+
+    names = [f.name for f in fields(PatchConfig)]
+    given = _flags(ns, names)
+    if "methods" in given:
+        given["methods"] = tuple(split_strategies(given["methods"]))
+    cfg = PatchConfig(**given)
+    run = TrainConfig(**{**PATCH_DEFAULTS, **_flags(ns, [f.name for f in fields(TrainConfig)])})
+    report = run_patch(cfg, run, resume=ns.resume, progress=not ns.quiet)
+    print(f"report: {report}  (also patch.json)")
     return 0
 
 
@@ -285,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="GPU fraction each trial requests (default: 0)")
     se.add_argument("--config", help="YAML or JSON file with the same option names as the flags")
     se.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_patch_parser(sub)
     e = sub.add_parser("evaluate", help="re-evaluate a run directory's checkpoint")
     e.add_argument("path", help="run directory (with config.json and checkpoint.pt) or checkpoint file")
     r = sub.add_parser("report", help="(re)write the report of a compare run directory")
@@ -296,6 +315,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+PATCH_SKIP = ("strategy", "seed", "subset", "val", "subset_seed", "test_subset")
+PATCH_DEFAULTS = {"model": "small_cnn_half", "epochs": "auto", "eval_every": 4, "adv_images": 1000}
+
+
+def _add_patch_parser(sub) -> None:  # noqa: ANN001
+    from .patch_compare import PATCH_HELP, PatchConfig
+
+    pp = sub.add_parser("patch", help="model patching: ERM, GDRO and CLAMP on the zigzag subgroup benchmark")
+    for f in fields(PatchConfig):
+        kind = str if f.name == "methods" else _TYPES[f.type]
+        shown = ",".join(f.default) if f.name == "methods" else _shown(f.default)
+        pp.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
+                        help=f"{PATCH_HELP[f.name]} (default: {shown})")  # fmt: skip
+    _add_train_flags(pp, skip=PATCH_SKIP, defaults=PATCH_DEFAULTS)
+    pp.add_argument("--resume", action="store_true", help="continue an interrupted experiment in --out")
+    pp.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     handlers = {
@@ -305,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": _cmd_evaluate,
         "report": _cmd_report,
         "gallery": _cmd_gallery,
+        "patch": _cmd_patch,
     }
     from .train import TrainingDiverged
 

@@ -39,6 +39,7 @@ from augkit import data as data_mod
 from augkit.adversarial.decode import PAPER_OPS
 from augkit.data import ImageDataset
 from augkit.models import build_model
+from augkit.patching import GroupedDataset
 from augkit.strategies import STRATEGIES, Batch, Context, Strategy, build_strategy, parse_strategy
 
 NAMES = sorted(STRATEGIES)
@@ -88,19 +89,28 @@ def _gan_artefact(spec: str, ds: ImageDataset) -> object:
     return types.SimpleNamespace(gan=ConditionalGAN(c, h, ds.num_classes), summary={})
 
 
+def _clamp_artefact(spec: str, ds: ImageDataset) -> object:
+    """What CLAMP's search hands the strategy: one translated image per training image (here flips)."""
+    return types.SimpleNamespace(translations=ds.train_x.flip(-1).contiguous(), summary={})
+
+
 # strategies that declare a search get its artefact before setup, as the experiment layer does
 ARTEFACTS: dict[str, Callable[[str, ImageDataset], object]] = {
     "if-da": _ifda_artefact,
     "style": _style_artefact,
     "distill": _distill_artefact,
     "gan": _gan_artefact,
+    "clamp": _clamp_artefact,
 }
 # strategies that cannot run from their defaults and are given a real input instead
 NEEDS_SCHEDULE_FILE = {"policy-schedule"}
 
 # Declared departures from "one target row per image, images in [0, 1]", each with its reason.
 # Multi-view batches: x holds VIEWS x the rows of y and the strategy's own loss() reads them.
-MULTI_VIEW: dict[str, int] = {"augmix": 3}  # clean + two AugMix views; CE on the clean third + JSD
+MULTI_VIEW: dict[str, int] = {
+    "augmix": 3,  # clean + two AugMix views; CE on the clean third + JSD
+    "clamp": 2,  # originals + their CycleGAN translations; CE (GDRO) on the originals + consistency
+}
 # Float images allowed outside [0, 1] (still finite):
 UNBOUNDED_FLOAT: dict[str, str] = {
     "bc": "BC+ mixes images as waveforms, (p z1 + (1 - p) z2) / sqrt(p^2 + (1 - p)^2) (Tokozume et al. 2018)",
@@ -123,6 +133,8 @@ OUT_OF_RANGE: dict[str, str] = {
     "elastic": "-1",
     "erasing": "1.5",
     "gan": "0",
+    "gdro": "-1",
+    "clamp": "-1",
     "gridmask": "1.5",
     "hideandseek": "0",
     "if-da": "0",
@@ -154,17 +166,25 @@ OUT_OF_RANGE_XFAIL: dict[str, str] = {}  # none left: randaugment n / trivialaug
 
 @pytest.fixture(scope="module")
 def real() -> ImageDataset:
-    """A small real subset: B-image batches for the checks, and ``ctx.data`` as a run has it."""
+    """A small real subset: B-image batches for the checks, and ``ctx.data`` as a run has it.
+
+    It carries two subgroups per class (alternating within each class) so that the strategies
+    that need subgroup labels (gdro, clamp) run on it like every other strategy."""
     name = "fashion-mnist" if data_mod.available("fashion-mnist") else "digits"
     ds = data_mod.load_dataset(name)
     idx = torch.randperm(ds.train_x.shape[0], generator=torch.Generator().manual_seed(0))[:48]
-    return ImageDataset(
+    y = ds.train_y[idx].clone()
+    rank = torch.stack([(y[:i] == y[i]).sum() for i in range(y.numel())])
+    return GroupedDataset(
         f"{name}-contract",
         ds.train_x[idx].clone(),
-        ds.train_y[idx].clone(),
+        y,
         ds.test_x[:16].clone(),
         ds.test_y[:16].clone(),
         ds.classes,
+        train_groups=2 * y + rank % 2,
+        test_groups=2 * ds.test_y[:16].clone(),
+        group_names=tuple(f"{c}/{z}" for c in ds.classes for z in ("a", "b")),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from .. import policies, transforms
 from ..base import Augment
 from ..policy_io import read_policy_json
-from . import adversarial, distill, gan, ifda, mixing, pba, saliency, selective, style, tanda
+from . import adversarial, distill, gan, ifda, mixing, patching, pba, saliency, selective, style, tanda
 from .base import Strategy, TransformStrategy
 from .spec import BASE_OPTIONS as _BASE
 from .spec import StrategyDef, base_augments, int_at_least, parse_bool, parse_key_values
@@ -125,7 +125,7 @@ _CORE: dict[str, StrategyDef] = {
 
 
 # every method family's module contributes its own table (one module per family, DESIGN §3)
-_FAMILIES = (mixing, saliency, adversarial, ifda, selective, pba, tanda, style, distill, gan)
+_FAMILIES = (mixing, saliency, adversarial, ifda, selective, pba, tanda, style, distill, gan, patching)
 STRATEGIES: dict[str, StrategyDef] = dict(_CORE)
 for _family in _FAMILIES:
     _clash = set(STRATEGIES) & set(_family.STRATEGY_DEFS)
