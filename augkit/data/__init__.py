@@ -1,4 +1,4 @@
-"""Datasets from local files, fixed-seed subsets and a tensor-resident loader.
+"""Datasets from local files, fixed-seed subsets, a tensor-resident loader and a streaming one.
 
 Nothing here downloads at run time; ``download`` / ``download_fashion_mnist`` are the explicit,
 checksum-verified exception.  See the module docstrings for the formats and the choices made.
@@ -8,6 +8,7 @@ from .base import ImageDataset
 from .cifar import load_cifar10, load_cifar100, read_cifar_batch
 from .digits import load_digits_dataset
 from .download import FASHION_MNIST_FILES, download, download_fashion_mnist, sha256_of
+from .files import FileImages
 from .folder import load_image_folder
 from .idx import read_idx, read_idx_images, read_idx_labels, read_idx_pair
 from .loader import TensorLoader
@@ -22,6 +23,7 @@ from .registry import (
     find_dataset_dir,
     load_dataset,
 )
+from .stream import StreamLoader
 from .subsets import apply_subset, balanced_subset, train_val_split
 from .svhn import load_svhn, read_svhn_mat
 
@@ -32,7 +34,9 @@ __all__ = [
     "MNIST_CLASSES",
     "DatasetInfo",
     "DatasetNotFound",
+    "FileImages",
     "ImageDataset",
+    "StreamLoader",
     "TensorLoader",
     "apply_subset",
     "as_size",

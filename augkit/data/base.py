@@ -12,6 +12,11 @@ Choices:
 - ``eq=False``: two datasets compare by identity; comparing tensors field by field is ambiguous.
 - The record is treated as immutable: ``mean()``/``std()`` are cached on first use, so do not
   modify its tensors in place (derive a new dataset with ``dataclasses.replace`` instead).
+- ``train_x`` may instead be a :class:`~augkit.data.files.FileImages` (an image folder too large
+  to decode, streamed while training); it has the same ``shape`` and its ``mean()``/``std()``
+  are the same numbers.  Validation and test images are always tensors: evaluation reads them
+  many times, and a streamed run decodes them once (cut a large test set with ``test_subset``).
+- ``skipped`` lists the files a folder loader left out as unreadable (``bad_files="skip"``).
 """
 
 from __future__ import annotations
@@ -22,14 +27,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .files import FileImages
+
 __all__ = ["ImageDataset"]
 
 # Rows per chunk for the channel statistics: bounds the int32 working copy to a few tens of MB.
 _STATS_CHUNK = 4096
 
 
-def _check_split(name: str, x: Tensor | None, y: Tensor | None) -> None:
-    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+def _check_split(name: str, x: Tensor | FileImages | None, y: Tensor | None) -> None:
+    if isinstance(x, FileImages) and name != "train":
+        raise TypeError(f"{name}_x must be a uint8 tensor: only train_x may be a FileImages (streamed)")
+    if not isinstance(x, (Tensor, FileImages)) or not isinstance(y, Tensor):
         raise TypeError(
             f"{name}_x and {name}_y must be torch.Tensors, got {type(x).__name__} and {type(y).__name__}"
         )
@@ -46,13 +55,14 @@ class ImageDataset:
     """Train/test (and optional validation) split of one image-classification dataset."""
 
     name: str
-    train_x: Tensor
+    train_x: Tensor | FileImages
     train_y: Tensor
     test_x: Tensor
     test_y: Tensor
     classes: tuple[str, ...]
     val_x: Tensor | None = None
     val_y: Tensor | None = None
+    skipped: tuple[str, ...] = ()
     # Derived statistics; a dict so the frozen record can fill it lazily.  Not an __init__ argument.
     _cache: dict = field(default_factory=dict, init=False, repr=False)
 
@@ -61,6 +71,8 @@ class ImageDataset:
             raise TypeError(f"classes must be a tuple of str, got {self.classes!r}")
         if len(self.classes) == 0:
             raise ValueError("classes must name at least one class, got ()")
+        if not isinstance(self.skipped, tuple) or not all(isinstance(s, str) for s in self.skipped):
+            raise TypeError(f"skipped must be a tuple of str, got {self.skipped!r:.80}")
         splits = [("train", self.train_x, self.train_y), ("test", self.test_x, self.test_y)]
         if (self.val_x is None) != (self.val_y is None):
             raise ValueError("val_x and val_y must both be given or both be None")
@@ -97,7 +109,10 @@ class ImageDataset:
             c = self.train_x.shape[1]
             total = np.zeros(c, dtype=np.int64)
             total_sq = np.zeros(c, dtype=np.int64)
-            for chunk in self.train_x.split(_STATS_CHUNK):
+            if isinstance(self.train_x, FileImages):  # the per-image sums of the checking pass
+                total += self.train_x.sums.sum(0).numpy()
+                total_sq += self.train_x.sq_sums.sum(0).numpy()
+            for chunk in self.train_x.split(_STATS_CHUNK) if isinstance(self.train_x, Tensor) else ():
                 v = chunk.cpu().numpy().astype(np.int32)
                 total += v.sum(axis=(0, 2, 3), dtype=np.int64)
                 total_sq += (v * v).sum(axis=(0, 2, 3), dtype=np.int64)
@@ -117,7 +132,8 @@ class ImageDataset:
 
     def __repr__(self) -> str:
         val = f", val={self.val_x.shape[0]}" if self.val_x is not None else ""
+        files = " streamed from files" if isinstance(self.train_x, FileImages) else ""
         return (
-            f"ImageDataset(name={self.name!r}, train={self.train_x.shape[0]}{val}, "
+            f"ImageDataset(name={self.name!r}, train={self.train_x.shape[0]}{files}{val}, "
             f"test={self.test_x.shape[0]}, image_shape={self.image_shape}, classes={self.num_classes})"
         )

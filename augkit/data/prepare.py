@@ -14,7 +14,7 @@ from torch import Tensor
 
 from .base import ImageDataset
 from .registry import load_dataset
-from .subsets import apply_subset, balanced_subset
+from .subsets import apply_subset, balanced_subset, decoded, take
 
 __all__ = ["as_size", "prepare_data"]
 
@@ -36,9 +36,16 @@ def prepare_data(
     val: float | str = 0.0,
     subset_seed: int = 0,
     test_subset: float = 0.0,
+    loader: str = "auto",
+    bad_files: str = "error",
+    workers: int = 0,
 ) -> ImageDataset:
-    """Load ``dataset`` from local files and cut it as the run options say."""
-    ds = load_dataset(dataset, data_dir)
+    """Load ``dataset`` from local files and cut it as the run options say.
+
+    ``loader``, ``bad_files``, ``workers``: for datasets of image files (``folder``), see
+    :func:`augkit.data.folder.load_image_folder`.
+    """
+    ds = load_dataset(dataset, data_dir, loader=loader, bad_files=bad_files, workers=workers)
     if val == "auto":  # 10 % of the training set, at most 1,000 images; none if the data has its own
         val = 0 if ds.val_x is not None else min(AUTO_VAL_MAX, round(AUTO_VAL_FRACTION * ds.train_x.shape[0]))
     n, v = as_size(subset), as_size(val)
@@ -70,12 +77,12 @@ def unlabeled_pool(
         val = 0 if ds.val_x is not None else min(AUTO_VAL_MAX, round(AUTO_VAL_FRACTION * ds.train_x.shape[0]))
     n, v = as_size(subset), as_size(val)
     if n is None:
-        return ds.train_x[:0]
+        return decoded(take(ds.train_x, torch.arange(0)))
     g = torch.Generator().manual_seed(int(subset_seed))
     x, y = ds.train_x, ds.train_y
     if v is not None:
         tr, _ = train_val_split(y, v, g)
-        x, y = x[tr], y[tr]
+        x, y = take(x, tr), y[tr]
     keep = torch.zeros(y.shape[0], dtype=torch.bool)
     keep[balanced_subset(y, n, g)] = True
-    return x[~keep]
+    return decoded(take(x, ~keep))

@@ -103,10 +103,11 @@ class SearchSpec:
 class DatasetInfo:
     """One row of ``DATASETS``: ``load(directory)`` gets the folder that ``search`` located."""
 
-    load: Callable[[Path | None], ImageDataset]
+    load: Callable[..., ImageDataset]
     description: str
     search: SearchSpec | None = None
     needs_data_dir: bool = False
+    files: bool = False  # one file per image: load takes loader=, bad_files=, workers= (may stream)
 
 
 def _resolve_files(directory: Path, files: tuple[tuple[str, ...], ...]) -> tuple[list[Path], list[str]]:
@@ -205,11 +206,28 @@ def available(name: str, data_dir: str | Path | None = None) -> bool:
     return True
 
 
-def load_dataset(name: str, data_dir: str | Path | None = None) -> ImageDataset:
-    """Load a dataset by name (see ``DATASETS``) from local files."""
+def load_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    loader: str = "auto",
+    bad_files: str = "error",
+    workers: int = 0,
+) -> ImageDataset:
+    """Load a dataset by name (see ``DATASETS``) from local files.
+
+    ``loader``/``bad_files``/``workers`` apply to datasets of one file per image (``folder``:
+    see :func:`augkit.data.folder.load_image_folder`); the others are read as one tensor, so
+    ``loader="stream"`` is refused for them.
+    """
     info = _get(name)
+    if loader == "stream" and not info.files:
+        raise ValueError(
+            f"loader 'stream' (--loader stream): dataset {name!r} is read into memory as one tensor; "
+            "streaming reads image folders (--dataset folder); use --loader auto or tensor"
+        )
     directory = find_dataset_dir(name, data_dir)
-    ds = info.load(directory)
+    opts = {"loader": loader, "bad_files": bad_files, "workers": workers} if info.files else {}
+    ds = info.load(directory, **opts)
     for split, x in (("train", ds.train_x), ("test", ds.test_x)):
         if x.shape[0] == 0:
             where = f" in {directory}" if directory is not None else ""
@@ -229,11 +247,11 @@ def _idx_loader(name: str, classes: tuple[str, ...]) -> Callable[[Path | None], 
     return load
 
 
-def _dir_loader(fn: Callable[[Path], ImageDataset]) -> Callable[[Path | None], ImageDataset]:
-    def load(directory: Path | None) -> ImageDataset:
+def _dir_loader(fn: Callable[..., ImageDataset]) -> Callable[..., ImageDataset]:
+    def load(directory: Path | None, **options) -> ImageDataset:
         if directory is None:
             raise ValueError("no folder located")
-        return fn(directory)
+        return fn(directory, **options)
 
     return load
 
@@ -306,6 +324,7 @@ DATASETS: dict[str, DatasetInfo] = {
         load=_dir_loader(load_image_folder),
         description="image folder: DIR/train/<class>/*, DIR/test/<class>/* or DIR/<class>/* (80/20 split)",
         needs_data_dir=True,
+        files=True,
     ),
     "digits": DatasetInfo(
         load=lambda _directory: load_digits_dataset(),

@@ -18,6 +18,8 @@ Choices:
 - ``apply_subset`` carves the validation set first, from the full training set, then draws the
   subset from what remains: the validation set for a seed is then the same whatever the subset
   size, so runs of different sizes are scored on the same images.
+- Training images held as files (a streamed folder) stay files through the subset; the
+  validation split is decoded into memory, like the test split (see ``base.py``).
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ import torch
 from torch import Tensor
 
 from .base import ImageDataset
+from .files import FileImages
 
-__all__ = ["apply_subset", "balanced_subset", "train_val_split"]
+__all__ = ["apply_subset", "balanced_subset", "decoded", "take", "train_val_split"]
 
 
 def _check_labels(y: Tensor) -> Tensor:
@@ -124,6 +127,16 @@ def train_val_split(y: Tensor, val_size: int | float, generator: torch.Generator
     return idx[~is_val].sort().values, idx[is_val].sort().values
 
 
+def take(x: Tensor | FileImages, idx: Tensor) -> Tensor | FileImages:
+    """``x[idx]`` that keeps files as files (a :class:`FileImages` view decodes nothing)."""
+    return x.subset(idx) if isinstance(x, FileImages) else x[idx]
+
+
+def decoded(x: Tensor | FileImages) -> Tensor:
+    """Pixels of ``x``: a tensor as it is, files decoded."""
+    return x.decode() if isinstance(x, FileImages) else x
+
+
 def apply_subset(
     ds: ImageDataset,
     subset: int | float | None = None,
@@ -147,11 +160,11 @@ def apply_subset(
     changes: dict = {}
     if val is not None:
         tr, va = train_val_split(y, val, generator)
-        changes.update(val_x=x[va], val_y=y[va])
-        x, y = x[tr], y[tr]
+        changes.update(val_x=decoded(take(x, va)), val_y=y[va])  # validation images live in memory
+        x, y = take(x, tr), y[tr]
     if subset is not None:
         keep = balanced_subset(y, subset, generator)
-        x, y = x[keep], y[keep]
+        x, y = take(x, keep), y[keep]
     if not changes and subset is None:
         return ds
     return dataclasses.replace(ds, train_x=x, train_y=y, **changes)
