@@ -163,7 +163,7 @@ def _cmd_patch(ns: argparse.Namespace) -> int:
 
 def _cmd_train(ns: argparse.Namespace) -> int:
     from .rundir import check_out, prepare_out
-    from .runs import check_device, check_same_run, prepare_data, resolve, train_run
+    from .runs import check_device, check_loader, check_same_run, prepare_data, resolve, train_run
     from .strategies import build_strategy
 
     names = [f.name for f in fields(TrainConfig)]
@@ -174,6 +174,7 @@ def _cmd_train(ns: argparse.Namespace) -> int:
     build_strategy(cfg.strategy)  # every check that can fail runs before the directory is touched
     check_device(cfg.device)
     ds = prepare_data(cfg)
+    check_loader(cfg, ds)
     out = Path(ns.out)
     check_out(out)
     if ns.resume and (out / "config.json").is_file():

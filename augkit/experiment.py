@@ -26,7 +26,15 @@ from .io import atomic_write_bytes, atomic_write_text
 from .report import MethodSpec, write_report
 from .report.collect import config_strategies, load_config, load_runs
 from .rundir import RunDirError, check_out, prepare_out, refuse_changed
-from .runs import TrainConfig, budget, check_device, prepare_data, train_run
+from .runs import (
+    TrainConfig,
+    budget,
+    check_device,
+    check_loader,
+    prepare_data,
+    train_run,
+    with_added_defaults,
+)
 from .strategies import STRATEGIES, Context, build_strategy, parse_strategy, strategy_dirname
 from .strategies.spec import load_entry
 
@@ -156,6 +164,8 @@ def compare(
         require_ray()
         check_address(cfg.ray_address)
     ds = prepare_data(cfg.train)  # every check that can fail runs before the directory is touched
+    for s in cfg.strategies:
+        check_loader(replace(cfg.train, strategy=s), ds)
     n_train = int(ds.train_x.shape[0])
     plan = budget(cfg.train, n_train)
     n_val = 0 if ds.val_x is None else int(ds.val_x.shape[0])
@@ -169,7 +179,7 @@ def compare(
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     if resume and (out / "config.json").is_file():
-        refuse_changed(json.loads((out / "config.json").read_text()), meta, _FREE, out)
+        refuse_changed(with_added_defaults(json.loads((out / "config.json").read_text())), meta, _FREE, out)
     prepare_out(out, resume, overwrite)
     atomic_write_text(out / "config.json", json.dumps(meta, indent=1))
     print(
@@ -196,7 +206,8 @@ def compare(
 
 
 # options that do not change any result: a resumed compare may change them
-_FREE = ("out", "jobs", "backend", "ray_address", "threads", "data_dir", "command", "torch", "started")
+_FREE = ("out", "jobs", "backend", "ray_address", "threads", "data_dir", "command", "torch", "started",
+         "loader", "loader_workers")  # fmt: skip
 
 
 def method_specs(strategies: list[str]) -> dict[str, MethodSpec]:

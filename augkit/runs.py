@@ -18,12 +18,14 @@ from typing import Any
 import torch
 
 from . import data as _data
+from .data.files import BAD_FILES, LOADERS, STREAM_ABOVE_BYTES, FileImages
+from .data.stream import StreamLoader
 from .evaluation_suite import final_metrics
 from .io import atomic_write_text, load_torch
 from .models import build_model
 from .rundir import refuse_changed
 from .search import run_strategy_search
-from .strategies import Strategy, build_strategy
+from .strategies import STRATEGIES, Strategy, build_strategy, parse_strategy
 from .train import CHECKPOINT, SCHEDULES, OptimConfig, fit, streams
 
 __all__ = [
@@ -32,11 +34,14 @@ __all__ = [
     "auto_epochs",
     "run_model",
     "budget",
+    "check_loader",
     "evaluate_checkpoint",
     "optim_config",
     "prepare_data",
     "resolve",
+    "run_loader",
     "train_run",
+    "with_added_defaults",
 ]
 
 
@@ -71,6 +76,14 @@ TRAIN_HELP: dict[str, str] = {
     "adv_images": "test images attacked by FGSM / I-FGSM (a count)",
     "tta_policy_views": "test-time views drawn from the strategy's own transform (a count)",
     "threads": "CPU threads for torch; 0 = torch's default",
+    "loader": "training-set loader: tensor = every image decoded once into one in-memory tensor; "
+    "stream = worker processes decode the image files every epoch (image folders only; val and test "
+    f"stay decoded in memory); auto = stream a folder whose decoded size exceeds {STREAM_ABOVE_BYTES >> 30} "
+    "GiB, else tensor. Both give the same batches and results",
+    "bad_files": "unreadable image files in a folder (missing, not an image, truncated): error = stop, "
+    "naming the first; skip = leave them out before the split, counted on stderr and in final.json",
+    "loader_workers": "decode processes of the stream loader and of its folder check "
+    "(0 = in the training process); results do not depend on it",
 }
 
 
@@ -124,6 +137,9 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "schedule": (lambda c: c.schedule in SCHEDULES, f"one of {sorted(SCHEDULES)}"),
     "device": (lambda c: c.device in ("cpu", "cuda") or c.device.startswith("cuda:"), "cpu, cuda or cuda:N"),
     "strategy": (lambda c: 0 < len(c.strategy) <= 1000, "a strategy spec of 1 to 1,000 characters"),
+    "loader": (lambda c: c.loader in LOADERS, f"one of {list(LOADERS)}"),
+    "bad_files": (lambda c: c.bad_files in BAD_FILES, f"one of {list(BAD_FILES)}"),
+    "loader_workers": (lambda c: c.loader_workers >= 0, ">= 0 (0 = decode in the training process)"),
 }
 
 
@@ -168,6 +184,9 @@ class TrainConfig:
     adv_images: int = 2000
     tta_policy_views: int = 4
     threads: int = 0
+    loader: str = "auto"
+    bad_files: str = "error"
+    loader_workers: int = 2
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -227,7 +246,31 @@ def optim_config(cfg: TrainConfig) -> OptimConfig:
 
 def prepare_data(cfg: TrainConfig) -> _data.ImageDataset:
     c = cfg
-    return _data.prepare_data(c.dataset, c.data_dir, c.subset, c.val, c.subset_seed, c.test_subset)
+    return _data.prepare_data(
+        c.dataset, c.data_dir, c.subset, c.val, c.subset_seed, c.test_subset, c.loader, c.bad_files,
+        c.loader_workers,
+    )  # fmt: skip
+
+
+def check_loader(cfg: TrainConfig, ds: _data.ImageDataset) -> None:
+    """Refuse a streamed training set for a strategy whose pre-training stage needs it in memory."""
+    if isinstance(ds.train_x, FileImages) and STRATEGIES[parse_strategy(cfg.strategy)[0]].search:
+        raise ValueError(
+            f"--loader {cfg.loader}: strategy {cfg.strategy!r} runs a pre-training stage over the whole "
+            f"training set in memory, which this run streams from files ({ds.train_x.shape[0]} images); "
+            "use --loader tensor"
+        )
+
+
+def run_loader(cfg: TrainConfig, ds: _data.ImageDataset, generator: torch.Generator) -> StreamLoader | None:
+    """The training loader of a streamed run; None = ``fit``'s tensor loader (same batches either way)."""
+    if not isinstance(ds.train_x, FileImages):
+        return None
+    o, n = optim_config(cfg), ds.train_x.shape[0]
+    return StreamLoader(
+        ds.train_x, ds.train_y, o.batch_size, shuffle=True, generator=generator,
+        drop_last=o.drop_last and n > o.batch_size, device=o.device, workers=cfg.loader_workers,
+    )  # fmt: skip
 
 
 def run_model(cfg: TrainConfig, ds: _data.ImageDataset, generator: torch.Generator) -> torch.nn.Module:
@@ -243,13 +286,23 @@ def build_run_strategy(cfg: TrainConfig, ds: _data.ImageDataset, out: Path, prog
 
 
 # options a resumed run may change: they alter no trained weight (threads: the same bits on CPU,
-# tested; data_dir: where the same files live; the rest only set the final evaluation battery)
-RESUME_FREE = ("threads", "data_dir", "fgsm_eps", "ifgsm_steps", "adv_images", "tta_policy_views")
+# tested; data_dir: where the same files live; loader, loader_workers: the same batches, tested;
+# the rest only set the final evaluation battery)
+RESUME_FREE = ("threads", "data_dir", "fgsm_eps", "ifgsm_steps", "adv_images", "tta_policy_views",
+               "loader", "loader_workers")  # fmt: skip
+# options added after runs were stored: a stored config without one was run with its default
+ADDED_KEYS = ("loader", "bad_files", "loader_workers")
+
+
+def with_added_defaults(stored: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with the defaults of the options it predates (``ADDED_KEYS``)."""
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.name in ADDED_KEYS}
+    return {**defaults, **stored}
 
 
 def check_same_run(stored: dict[str, Any], requested: dict[str, Any], out: Path) -> None:
     """Refuse to resume ``out`` under options that change results, naming every such key."""
-    refuse_changed(stored, requested, RESUME_FREE, out)
+    refuse_changed(with_added_defaults(stored), requested, RESUME_FREE, out)
 
 
 def train_run(
@@ -271,6 +324,7 @@ def train_run(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     ds = dataset if dataset is not None else prepare_data(cfg)
+    check_loader(cfg, ds)
     cfg = resolve(cfg, ds)
     if resume and (out / "config.json").is_file():  # before anything is written
         check_same_run(json.loads((out / "config.json").read_text()), asdict(cfg), out)
@@ -281,11 +335,13 @@ def train_run(
     label = f"{cfg.strategy} s{cfg.seed}"
     history = fit(
         model, ds, strategy, optim_config(cfg), out, gens=gens, config=asdict(cfg),
-        resume=resume, progress=progress, label=label, until=until,
+        resume=resume, progress=progress, label=label, until=until, loader=run_loader(cfg, ds, gens["data"]),
     )  # fmt: skip
     if not final_eval or (until is not None and len(history) < cfg.epochs):
         return {"history": history}
     final = final_metrics(model, ds, strategy, cfg, history)
+    if ds.skipped:  # --bad-files skip: never silent (also printed when the folder was read)
+        final["skipped_files"] = len(ds.skipped)
     atomic_write_text(out / "final.json", json.dumps(final, indent=1))
     return final
 

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from .data.base import ImageDataset
 from .data.loader import TensorLoader
+from .data.stream import StreamLoader
 from .evaluate import predict
 from .io import atomic_save_torch, atomic_write_text, load_torch
 from .strategies.base import Context, Strategy
@@ -140,6 +141,11 @@ def build_schedule(opt: torch.optim.Optimizer, cfg: OptimConfig, steps_per_epoch
 
 
 def make_loader(x: Tensor, y: Tensor, cfg: OptimConfig, generator: torch.Generator) -> TensorLoader:
+    """The default training loader: the images resident as one tensor (a streamed run passes its own)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"training images are {type(x).__name__}, not a tensor: pass fit(..., loader=StreamLoader(...))"
+        )
     return TensorLoader(
         x,
         y,
@@ -178,7 +184,7 @@ def _autocast(cfg: OptimConfig, device: torch.device):
 
 def train_epoch(
     model: nn.Module,
-    loader: TensorLoader,
+    loader: TensorLoader | StreamLoader,
     strategy: Strategy,
     opt: torch.optim.Optimizer,
     sched,
@@ -283,6 +289,7 @@ def fit(
     label: str = "",
     evals: Mapping[str, tuple[Tensor, Tensor]] | None = None,
     until: int | None = None,
+    loader: TensorLoader | StreamLoader | None = None,
 ) -> list[dict]:
     """Train ``model`` on ``data.train_x/y`` with ``strategy``; return the per-epoch history.
 
@@ -293,7 +300,9 @@ def fit(
     be one object.  ``config`` is what strategies read as ``ctx.config`` (the run's options).
     ``evals`` names the splits evaluated every ``eval_every`` epochs (default :func:`eval_sets`);
     training error is always measured on the first ``TRAIN_EVAL_IMAGES`` training images.
-    Writes ``metrics.jsonl`` and ``checkpoint.pt`` into ``out_dir`` after every epoch.
+    ``loader``: the training batches (default :func:`make_loader` over ``data.train_x/y``); a run
+    that streams its images from files passes a :class:`~augkit.data.stream.StreamLoader` built
+    with ``gens["data"]``.  Writes ``metrics.jsonl`` and ``checkpoint.pt`` into ``out_dir`` after every epoch.
     """
     from tqdm.auto import tqdm
 
@@ -303,7 +312,8 @@ def fit(
     if optim.channels_last:  # also ~1.35x faster for small_cnn on CPU (measured)
         model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(model, optim)
-    loader = make_loader(data.train_x, data.train_y, optim, gens["data"])
+    if loader is None:
+        loader = make_loader(data.train_x, data.train_y, optim, gens["data"])
     sched = build_schedule(opt, optim, len(loader))
     ctx = Context(
         model, device, data.num_classes, gens["aug"], optim.label_smoothing, epochs=optim.epochs,
@@ -311,6 +321,7 @@ def fit(
     )  # fmt: skip
     strategy.setup(ctx)
     sets = dict(eval_sets(data) if evals is None else evals)
+    # (a FileImages train_x decodes these images here: slicing files reads them)
     sets["train"] = (data.train_x[:TRAIN_EVAL_IMAGES], data.train_y[:TRAIN_EVAL_IMAGES])
     parts = {"model": model, "optimizer": opt, "scheduler": sched, "loader": loader, "strategy": strategy}
     ckpt, history, first_loss = out / CHECKPOINT, [], None

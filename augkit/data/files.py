@@ -250,8 +250,11 @@ class FileImages:
         if not self.files:
             return torch.empty((0, self.channels, *self.hw), dtype=torch.uint8)
         loader = _loader(self.reader(), workers, _SCAN_BATCH)
-        batches = [checked(stack_uint8(b)) for b in loader]
-        return torch.cat(batches)
+        x = torch.cat([checked(stack_uint8(b)) for b in loader])
+        if self.channels == 1:  # the tensor path's strides: its numpy stack leaves 1-channel images
+            h, w = self.hw  # with NHWC strides (the same bytes), and CPU kernels choose by strides
+            x = x.as_strided(x.shape, (h * w, 1, w, 1))
+        return x
 
     def __getitem__(self, key: int | slice | Tensor | Sequence[int]) -> Tensor:
         """Decoded pixels: ``(C, H, W)`` for an int, ``(k, C, H, W)`` for a slice or an index list."""
