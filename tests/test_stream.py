@@ -68,7 +68,8 @@ def _batches(loader, epochs: int = 2) -> list[tuple[torch.Tensor, torch.Tensor]]
 
 
 def _same(a, b) -> bool:
-    return len(a) == len(b) and all(torch.equal(x, u) and torch.equal(y, v) for (x, y), (u, v) in zip(a, b))
+    pairs = zip(a, b, strict=False)
+    return len(a) == len(b) and all(torch.equal(x, u) and torch.equal(y, v) for (x, y), (u, v) in pairs)
 
 
 def test_stream_path_holds_the_same_dataset_as_files(both):
@@ -85,7 +86,8 @@ def test_stream_yields_the_tensor_loaders_uint8_batches(both):
     t, s = both
     ref = TensorLoader(t.train_x, t.train_y, 8, True, torch.Generator().manual_seed(3), True)
     got = _batches(_stream(s, workers=2))
-    assert len(got) == 2 * len(ref) and all(x.dtype == torch.uint8 and x.shape[1:] == (1, 8, 8) for x, _ in got)
+    assert len(got) == 2 * len(ref)
+    assert all(x.dtype == torch.uint8 and x.shape[1:] == (1, 8, 8) for x, _ in got)
     assert _same(got, _batches(ref))
 
 
@@ -134,7 +136,8 @@ def test_bad_file_stops_naming_it_or_is_skipped_with_a_count(tmp_path, capsys, l
         load_dataset("folder", tmp_path, loader=loader)
     ds = load_dataset("folder", tmp_path, loader=loader, bad_files="skip")
     assert "skipped 3 unreadable image file(s)" in capsys.readouterr().err
-    assert len(ds.skipped) == 3 and all(any(str(p) in s for s in ds.skipped) for p in (truncated, not_image, missing))
+    assert len(ds.skipped) == 3
+    assert all(any(str(p) in s for s in ds.skipped) for p in (truncated, not_image, missing))
     assert ds.train_x.shape[0] + ds.test_x.shape[0] == CLASSES * N_PER_CLASS - 1
     if loader == "stream":  # the same images as the tensor path with the same option
         ref = load_dataset("folder", tmp_path, loader="tensor", bad_files="skip")
@@ -161,7 +164,7 @@ def test_auto_streams_above_the_threshold_and_refusals(folder, monkeypatch):
     with pytest.raises(ValueError, match=r"bad_files must be one of"):
         TrainConfig(bad_files="ignore")
     ds = load_dataset("folder", folder, loader="stream")
-    with pytest.raises(ValueError, match=r"strategy 'if-da' runs a pre-training stage .* use --loader tensor"):
+    with pytest.raises(ValueError, match=r"strategy 'if-da' runs a pre-training stage .* --loader tensor"):
         check_loader(TrainConfig(dataset="folder", strategy="if-da", loader="stream"), ds)
 
 
