@@ -117,8 +117,10 @@ def measure(images: FileImages, workers: int, strategy: str, repeats: int) -> di
     for fn in runs.values():  # warm-up epoch: worker start, page cache, lazy init
         fn()
     times: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(repeats):
-        for name, fn in runs.items():
+    names = list(runs)
+    for r in range(repeats):  # each repeat starts with another pipeline: no order bias
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn = runs[name]
             t0 = time.perf_counter()
             n = fn()
             times[name].append(n / (time.perf_counter() - t0))

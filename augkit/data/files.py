@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 __all__ = [
     "BAD_FILES",
@@ -183,7 +183,8 @@ def stack_uint8(items: list[Tensor | str]) -> Tensor | str:
     for item in items:
         if isinstance(item, str):
             return item
-    return torch.stack(items)
+    # default_collate stacks into shared memory when it runs in a worker (no copy on the way back)
+    return default_collate(items)
 
 
 def checked(batch: Tensor | str) -> Tensor:
