@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from augkit.ops import rowshift
 from augkit.ops._common import check_image, finish, per_image, to_work
 from augkit.ops.filters import _gaussian_filter, _pad_reflect
 
@@ -182,13 +183,8 @@ def _affine_coords(matrix: Tensor, H: int, W: int) -> tuple[Tensor, Tensor]:
 _INT32_SAFE = 2**31 - 2**17  # fixed-point sums below this fit int32 with room to spare
 
 
-def _affine_indices(matrix: Tensor, H: int, W: int) -> tuple[Tensor, Tensor]:
-    """Nearest source indices with Pillow's 16.16 fixed-point rule (affine_fixed in Geometry.c).
-
-    ``floor(v / 65536)`` is an arithmetic ``>> 16``.  The sums run in int32 when their bound
-    fits (checked on the CPU; accelerators stay in int64 to avoid a synchronisation), as in
-    Pillow, whose fixed-point path is int32 too; either way the results are the same integers.
-    """
+def _fixed_coefficients(matrix: Tensor) -> list[Tensor]:
+    """Pillow's 16.16 fixed-point coefficients ``a0..a5`` of ``matrix``, each int64 (B, 1, 1)."""
     m = matrix.detach().to(torch.float64)
 
     def fix(v: Tensor) -> Tensor:
@@ -197,18 +193,33 @@ def _affine_indices(matrix: Tensor, H: int, W: int) -> tuple[Tensor, Tensor]:
     a0, a1, a3, a4 = fix(m[:, 0, 0]), fix(m[:, 0, 1]), fix(m[:, 1, 0]), fix(m[:, 1, 1])
     a2 = fix(m[:, 0, 2] + 0.5 * m[:, 0, 0] + 0.5 * m[:, 0, 1])
     a5 = fix(m[:, 1, 2] + 0.5 * m[:, 1, 0] + 0.5 * m[:, 1, 1])
-    coef = [a0, a1, a2, a3, a4, a5]
-    dtype = torch.int64
-    if m.device.type == "cpu" and m.shape[0]:
+    return [a0, a1, a2, a3, a4, a5]
+
+
+def _affine_indices(coef: list[Tensor], H: int, W: int) -> tuple[Tensor, Tensor]:
+    """Nearest source indices with Pillow's 16.16 fixed-point rule (affine_fixed in Geometry.c).
+
+    ``floor(v / 65536)`` is an arithmetic ``>> 16``.  The sums run in int32 when their bound
+    fits (checked on the CPU; accelerators stay in int64 to avoid a synchronisation), as in
+    Pillow, whose fixed-point path is int32 too; either way the results are the same integers.
+    """
+    a0, a1, a2, a3, a4, a5 = coef
+    dtype, device = torch.int64, a0.device
+    if device.type == "cpu" and a0.shape[0]:
         c0, c1, c2, c3, c4, c5 = torch.cat(coef, 1).abs().amax(0).view(6).tolist()
         if max(c2 + (W - 1) * c0 + (H - 1) * c1, c5 + (W - 1) * c3 + (H - 1) * c4) < _INT32_SAFE:
             dtype = torch.int32
             a0, a1, a2, a3, a4, a5 = (a.to(dtype) for a in coef)
-    xs = torch.arange(W, device=m.device, dtype=dtype).view(1, 1, W)
-    ys = torch.arange(H, device=m.device, dtype=dtype).view(1, H, 1)
+    xs = torch.arange(W, device=device, dtype=dtype).view(1, 1, W)
+    ys = torch.arange(H, device=device, dtype=dtype).view(1, H, 1)
     ix = torch.add(a2 + xs * a0, ys * a1).bitwise_right_shift_(16)
     iy = torch.add(a5 + xs * a3, ys * a4).bitwise_right_shift_(16)
     return ix, iy
+
+
+def _row_path(x: Tensor) -> bool:
+    """Row-window warps (:mod:`augkit.ops.rowshift`): CPU, no autograd, non-empty images."""
+    return x.device.type == "cpu" and not x.requires_grad and x.shape[-1] > 0 and x.shape[-2] > 0
 
 
 # --------------------------------------------------------------------------- public kernels
@@ -240,7 +251,11 @@ def warp_affine(x: Tensor, matrix: Tensor, interpolation: str = "nearest", fill:
     if B == 0:
         return x.clone()
     if interpolation == "nearest":
-        ix, iy = _affine_indices(matrix, H, W)
+        coef = _fixed_coefficients(matrix)
+        plan = rowshift.row_shift_plan(coef, H) if _row_path(x) else None
+        if plan is not None:  # translate / ShearX: whole-row windows, no per-pixel gather
+            return rowshift.shift_rows(x, *plan, _native_fill(fill, x))
+        ix, iy = _affine_indices(coef, H, W)
         return _gather_nearest(x, ix, iy, fill)
     xw = to_work(x)
     gx, gy = _affine_coords(matrix.to(xw.dtype), H, W)
