@@ -5,7 +5,7 @@
 cross-entropy of each subgroup present in the batch, weighted by the online per-class subgroup
 weights of :class:`augkit.patching.ClassConditionalGDRO`.
 
-``clamp:weight=5,eta=0.01,adjust=1,gdro=true,iterations=800,cycle=10`` — CLAMP: its search
+``clamp:weight=5,eta=0.01,adjust=1,gdro=true,iterations=1000,cycle=10`` — CLAMP: its search
 (:mod:`augkit.search.cyclegan`) trains one CycleGAN per class between its two subgroups and
 translates every training image into the other subgroup of its class; training then adds the
 subgroup-consistency penalty (:func:`augkit.patching.camel_consistency`, ``weight`` = 5 as in
@@ -161,7 +161,7 @@ STRATEGY_DEFS: dict[str, StrategyDef] = {
             "weight": (float_in(0, 1000), 5.0),
             **_GDRO,
             "gdro": (parse_bool, True),
-            "iterations": (int_at_least(1), 800),
+            "iterations": (int_at_least(1), 1000),
             "cycle": (float_in(0, 1000), 10.0),
         },
         "CLAMP model patching (Goel et al. 2021): per-class CycleGAN translations between subgroups, "
