@@ -6,7 +6,8 @@
 #   bash experiments/issue13_tables.sh t1    ROOT   # table 1 at n = 6,000 (the 10 % subset)
 #   bash experiments/issue13_tables.sh mix   ROOT   # table 4a: the mixup seed's methods, ECE and FGSM
 #   bash experiments/issue13_tables.sh unc   ROOT   # table 6: uncertainty-based sampling vs RandAugment
-# Queue order used in session 5: "spa; unc" on one queue and "t1; mix" on the other.
+#   bash experiments/issue13_tables.sh patch ROOT   # issue 15: ERM vs GDRO vs CLAMP on the zigzag benchmark
+# Queue order used in session 5: "spa; unc" on one queue and "t1; patch; mix" on the other.
 set -euo pipefail
 queue=$1; root=${2:-runs}
 common=(--dataset fashion-mnist --val 1000 --test-subset 5000 --model small_cnn_half --channels-last true
@@ -40,5 +41,9 @@ case $queue in
   unc)
     run "$root/unc-n1000" --subset 1000 --eval-every 8 \
       --strategies "none,randaugment,uncertainty:l=4,c=1" ;;
-  *) echo "queue must be spa, aaa, t1, mix or unc" >&2; exit 2 ;;
+  patch)
+    out="$root/patch-zigzag"
+    resume=(); [ -d "$out" ] && resume=(--resume)  # finished runs are kept, the report rewritten
+    augkit patch --out "$out" --seeds 3 --threads 1 --channels-last true --quiet "${resume[@]}" ;;
+  *) echo "queue must be spa, aaa, t1, mix, unc or patch" >&2; exit 2 ;;
 esac
