@@ -25,7 +25,8 @@ from .data import load_dataset
 from .evaluate import predict
 from .io import atomic_write_text, load_torch
 from .patching.benchmark import GroupedDataset, build_zigzag_benchmark, subgroup_metrics
-from .report.collect import paired_differences, stats
+from .report.collect import paired_differences, read_metrics, stats
+from .report.verdict import convergence
 from .runs import TrainConfig, resolve, run_model, train_run
 from .strategies import parse_strategy
 from .strategies.registry import strategy_dirname
@@ -129,7 +130,7 @@ def run_patch(cfg: PatchConfig, run: TrainConfig, resume: bool = False, progress
             if not (rdir / "final.json").exists():
                 train_run(rc, rdir, resume=(rdir / CHECKPOINT).exists(), progress=progress, dataset=ds)
             atomic_write_text(rdir / "subgroups.json", json.dumps(evaluate_subgroups(rc, ds, rdir), indent=1))
-    return write_patch_report(out, methods, ds.group_names)
+    return write_patch_report(out, methods, ds.group_names, cfg.n_val)
 
 
 def _rows(out: Path, methods: list[str]) -> list[dict]:
@@ -138,7 +139,8 @@ def _rows(out: Path, methods: list[str]) -> list[dict]:
         for p in sorted((out / strategy_dirname(m)).glob("seed*/subgroups.json")):
             final = json.loads((p.parent / "final.json").read_text())
             rows.append({"strategy": m, "seed": int(p.parent.name[4:]), **json.loads(p.read_text())["test"],
-                         "train_seconds": final.get("train_seconds")})  # fmt: skip
+                         "train_seconds": final.get("train_seconds"),
+                         "metrics": read_metrics(p.parent / "metrics.jsonl")})  # fmt: skip
     return rows
 
 
@@ -146,7 +148,19 @@ def _fmt(s: dict) -> str:
     return "–" if s["mean"] is None else f"{s['mean']:.2f} ± {s['std']:.2f}"
 
 
-def write_patch_report(out: Path, methods: list[str], names: tuple[str, ...]) -> Path:
+def _convergence_lines(rows: list[dict], n_val: int) -> tuple[list[str], dict]:
+    """The compare report's under-training guard (validation error over the last 20 %), per method."""
+    conv = convergence(rows, n_val)
+    lines = ["", "Convergence (validation error over the last 20 % of training, as in compare reports):", ""]
+    for m, c in conv.items():
+        lines.append(f"- `{m}`: {c['status']}" + (f" — {'; '.join(c['why'])}" if c.get("why") else ""))
+    return lines, conv
+
+
+BANNER = "> **Not every method converged: the differences may reflect the budget, not the methods.**"
+
+
+def write_patch_report(out: Path, methods: list[str], names: tuple[str, ...], n_val: int = 0) -> Path:
     """``patch.md`` and ``patch.json`` from the run directories (nothing is trained here)."""
     rows = _rows(out, methods)
     cols = [*METRICS, *names, *sorted({k for r in rows for k in r if k.startswith("gap_")}), "train_seconds"]

@@ -105,6 +105,11 @@ def load_config(out_dir: str | Path) -> dict:
     return cfg
 
 
+def read_metrics(path: Path) -> list[dict]:
+    """A run's ``metrics.jsonl``: one record per epoch (see :func:`_read_metrics`)."""
+    return _read_metrics(Path(path))
+
+
 def _read_metrics(path: Path) -> list[dict]:
     """Per-epoch records, one per epoch (last record wins), sorted by epoch."""
     if not path.is_file():
