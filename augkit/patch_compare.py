@@ -185,8 +185,12 @@ def write_patch_report(out: Path, methods: list[str], names: tuple[str, ...], n_
             ci = "n < 2" if r["ci_low"] is None else f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
             mean = "–" if r["mean"] is None else f"{r['mean']:+.2f}"
             lines.append(f"- `{name}` − `{b}`: {mean} pp, {ci} (n = {r['n']})")
-    atomic_write_text(
-        out / "patch.json", json.dumps({"table": table, "paired": paired, "runs": rows}, indent=1)
-    )
+    conv_lines, conv = _convergence_lines(rows, n_val)
+    if any(c["status"] != "converged" for c in conv.values()):
+        lines[1:1] = ["", BANNER]
+    lines += conv_lines
+    slim = [{k: v for k, v in r.items() if k != "metrics"} for r in rows]
+    doc = {"table": table, "paired": paired, "convergence": conv, "runs": slim}
+    atomic_write_text(out / "patch.json", json.dumps(doc, indent=1))
     atomic_write_text(out / "patch.md", "\n".join(lines) + "\n")
     return out / "patch.md"
