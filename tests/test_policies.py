@@ -163,6 +163,25 @@ def test_policy_file_strategy_loads_a_saved_policy(tmp_path):
     assert not torch.equal(got, AutoAugment("cifar10", fill=128)(x, generator=g()))  # fill is exercised
 
 
+def test_policy_file_replays_the_files_fill_unless_the_spec_sets_one(tmp_path):
+    """A policy searched with fill 128 replays with 128; ``fill=`` in the spec overrides the file."""
+    from augkit.policies import AutoAugment
+    from augkit.policy_io import save_policy
+    from augkit.strategies import Context, build_strategy
+
+    path = tmp_path / "aa128.json"
+    save_policy(AutoAugment("cifar10", fill=128), str(path))
+    x = photos(28, 28, 3)
+    y = torch.zeros(x.shape[0], dtype=torch.long)
+    ctx = lambda: Context(torch.nn.Identity(), torch.device("cpu"), 10, torch.Generator().manual_seed(2))  # noqa: E731
+    g = lambda: torch.Generator().manual_seed(2)  # noqa: E731
+    stored = build_strategy(f"policy:file={path},base=none").make_batch(x, y, ctx()).x
+    assert torch.equal(stored, AutoAugment("cifar10", fill=128)(x, generator=g()))
+    forced = build_strategy(f"policy:file={path},base=none,fill=0").make_batch(x, y, ctx()).x
+    assert torch.equal(forced, AutoAugment("cifar10", fill=0)(x, generator=g()))
+    assert not torch.equal(stored, forced)
+
+
 _SETTINGS_POLICIES = {
     "policy": lambda **kw: ak.Policy([[("Rotate", 1.0, 0.8), ("TranslateX", 1.0, 0.9)]], **kw),
     "autoaugment": lambda **kw: ak.AutoAugment("svhn", **kw),

@@ -48,12 +48,17 @@ def _standard(o: dict[str, Any]) -> list[Augment]:
 
 
 def _policy_build(o: dict[str, Any]) -> Strategy:
-    """``policy:spec`` or ``policy:file=PATH``; a file holding a learned schedule replays it."""
+    """``policy:spec`` or ``policy:file=PATH``; a file holding a learned schedule replays it.
+
+    ``fill`` unset: 0 for a spec or a schedule, the file's own stored fill for a saved policy
+    (a policy searched with fill 128 replays with 128); set, it overrides the file.
+    """
+    fill = 0.0 if o["fill"] is None else o["fill"]
     if not o["file"]:
-        return _with_base("policy", lambda o: policies.from_spec(o["spec"], fill=o["fill"]))(o)
+        return _with_base("policy", lambda o: policies.from_spec(o["spec"], fill=fill))(o)
     data = read_policy_json(o["file"])  # errors name the file; depth and size bounded
     if isinstance(data, dict) and data.get("type") == "policy-schedule":
-        return adversarial.schedule_strategy(o["file"], base=o["base"], fill=o["fill"])
+        return adversarial.schedule_strategy(o["file"], base=o["base"], fill=fill)
     return _with_base("policy", lambda o: policies.policy_from_json(data, fill=o["fill"]))(o)
 
 
@@ -91,7 +96,7 @@ _CORE: dict[str, StrategyDef] = {
     ),
     "policy": StrategyDef(
         _policy_build,
-        {"spec": (str, "rand-n2-m9"), "file": (str, ""), **_BASE},
+        {"spec": (str, "rand-n2-m9"), "file": (str, ""), **_BASE, "fill": (float, None)},
         "any policy spec string (aa-..., rand-..., trivial, policy:<json>), or file=PATH: a saved policy "
         "JSON or a learned policy_schedule.json (replayed epoch by epoch)",
         bare_option="spec",
