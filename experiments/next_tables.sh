@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Evidence still owed by issues 14 and 15 (docs/RESULTS.md §12): prepared, resumable, one queue per call.
+# Same protocol as issue 13's tables (1,000 Fashion-MNIST images + 1,000 validation, --epochs auto, small_cnn_half,
+# 3 seeds), so every row can be read beside docs/results/aaa-n1000's RandAugment / TrivialAugment.  Usage:
+#   bash experiments/next_tables.sh search   ROOT   # issue 14: run the five searches (cost recorded in search.json)
+#   bash experiments/next_tables.sh searched ROOT   # issue 14: replay every found policy vs RA / TA / AA (3 seeds)
+#   bash experiments/next_tables.sh model    ROOT   # issue 15: style and GAN augmentation vs standard / TA
+#   bash experiments/next_tables.sh distill  ROOT   # issue 15: data distillation vs supervised at 1 % and 10 % labels
+set -euo pipefail
+queue=$1; root=${2:-runs}
+data=(--dataset fashion-mnist --subset 1000 --val 1000 --model small_cnn_half --channels-last true --threads 1)
+common=("${data[@]}" --test-subset 5000 --epochs auto --adv-images 1000 --seeds 3 --jobs 1 --quiet)
+run() {  # out, then compare arguments
+  local out=$1; shift
+  if [ -f "$out/summary.json" ]; then echo "done: $out"; return; fi
+  if [ -d "$out" ]; then augkit compare "${common[@]}" "$@" --out "$out" --resume
+  else augkit compare "${common[@]}" "$@" --out "$out"; fi
+}
+search() {  # name, out, then search arguments (a rerun skips finished trials)
+  local name=$1 out=$2; shift 2
+  augkit search "$name" "${data[@]}" --out "$out" --backend local --quiet "$@"
+}
+s=$root/search
+case $queue in
+  search)
+    search fast-autoaugment "$s/faa" --epochs 60 --options folds=5,candidates=200
+    search randaugment-grid "$s/ra-grid" --epochs 60 --options 'n=1;2;3,m=3;6;9;12'
+    search pba "$s/pba" --epochs 60 --options population=8,interval=3
+    search tanda "$s/tanda" --options generator=lstm,iterations=2000
+    search autoaugment "$s/aa" --epochs 30 --options iterations=20,batch=8 ;;
+  searched)
+    run "$root/searched-n1000" --eval-every 8 --strategies \
+      "randaugment,trivialaugment,autoaugment,policy:file=$s/faa/policy.json,policy:file=$s/ra-grid/policy.json,pba:file=$s/pba/schedule.json,length=60,tanda:file=$s/tanda/tanda.pt,policy:file=$s/aa/policy.json" ;;
+  model)
+    run "$root/model-n1000" --eval-every 8 --strategies "standard,trivialaugment,style,gan" ;;
+  distill)
+    for n in 600 6000; do  # 1 % and 10 % of the 60,000 training labels; the rest is the unlabeled pool
+      run "$root/distill-n$n" --subset "$n" --eval-every 0 --strategies "standard,distill"
+    done ;;
+  *) echo "queue must be search, searched, model or distill" >&2; exit 2 ;;
+esac
