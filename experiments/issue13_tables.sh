@@ -7,7 +7,8 @@
 #   bash experiments/issue13_tables.sh mix   ROOT   # table 4a: the mixup seed's methods, ECE and FGSM
 #   bash experiments/issue13_tables.sh unc   ROOT   # table 6: uncertainty-based sampling vs RandAugment
 #   bash experiments/issue13_tables.sh patch ROOT   # issue 15: ERM vs GDRO vs CLAMP on the zigzag benchmark
-# Queue order used in session 5: "spa; unc" on one queue and "t1; patch; mix" on the other.
+#   bash experiments/issue13_tables.sh t1x2  ROOT   # table 1 at n = 6,000 with twice the auto budget (68 epochs)
+# Queue order used in session 5: "spa; unc" on one queue and "t1; patch; t1x2; mix" on the other.
 set -euo pipefail
 queue=$1; root=${2:-runs}
 common=(--dataset fashion-mnist --val 1000 --test-subset 5000 --model small_cnn_half --channels-last true
@@ -35,6 +36,9 @@ case $queue in
   t1)
     run "$root/t1-n6000" --subset 6000 --eval-every 2 \
       --strategies "none,standard,randaugment,trivialaugment,autoaugment" ;;
+  t1x2)  # does a longer budget change table 1's ranking at n = 6,000? (auto gives 34 epochs there)
+    run "$root/t1-n6000-x2" --subset 6000 --eval-every 4 --epochs 68 \
+      --strategies "none,randaugment,trivialaugment" ;;
   mix)
     run "$root/mix-n1000" --subset 1000 --eval-every 8 \
       --strategies "none,label-smoothing:eps=0.1,mixup:alpha=1,cutmix:alpha=1,manifold-mixup:alpha=2" ;;
@@ -45,5 +49,5 @@ case $queue in
     out="$root/patch-zigzag"
     resume=(); [ -d "$out" ] && resume=(--resume)  # finished runs are kept, the report rewritten
     augkit patch --out "$out" --seeds 3 --threads 1 --channels-last true --quiet "${resume[@]}" ;;
-  *) echo "queue must be spa, aaa, t1, mix, unc or patch" >&2; exit 2 ;;
+  *) echo "queue must be spa, aaa, t1, t1x2, mix, unc or patch" >&2; exit 2 ;;
 esac
