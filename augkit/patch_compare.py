@@ -23,9 +23,10 @@ import torch
 
 from .data import load_dataset
 from .evaluate import predict
-from .io import atomic_write_text, load_torch
+from .io import atomic_write_bytes, atomic_write_text, load_torch
 from .patching.benchmark import GroupedDataset, build_zigzag_benchmark, subgroup_metrics
 from .report.collect import paired_differences, read_metrics, stats
+from .report.fig_patching import subgroup_bars_png, val_curves_png
 from .report.verdict import convergence
 from .runs import TrainConfig, resolve, run_model, train_run
 from .strategies import parse_strategy
@@ -157,6 +158,22 @@ def _convergence_lines(rows: list[dict], n_val: int) -> tuple[list[str], dict]:
     return lines, conv
 
 
+def _figures(out: Path, rows: list[dict], methods: list[str], names: tuple[str, ...]) -> list[str]:
+    """Write the figures next to ``patch.md`` and return the lines that show them."""
+    if not rows:
+        return []
+    atomic_write_bytes(out / "patch_subgroups.png", subgroup_bars_png(rows, methods, names))
+    atomic_write_bytes(out / "patch_val_curves.png", val_curves_png(rows, methods))
+    lines = ["", "![accuracy per subgroup](patch_subgroups.png)", "",
+             "![validation curves](patch_val_curves.png)"]  # fmt: skip
+    galleries = sorted(out.glob("*/seed*/clamp_translations.png"))
+    if galleries:
+        rel = galleries[0].relative_to(out).as_posix()
+        lines += ["", f"CLAMP's CycleGAN translations ({rel}; each subgroup above its translation):",
+                  "", f"![CycleGAN translations]({rel})"]  # fmt: skip
+    return lines
+
+
 BANNER = "> **Not every method converged: the differences may reflect the budget, not the methods.**"
 
 
@@ -188,7 +205,7 @@ def write_patch_report(out: Path, methods: list[str], names: tuple[str, ...], n_
     conv_lines, conv = _convergence_lines(rows, n_val)
     if any(c["status"] != "converged" for c in conv.values()):
         lines[1:1] = ["", BANNER]
-    lines += conv_lines
+    lines += conv_lines + _figures(out, rows, methods, names)
     slim = [{k: v for k, v in r.items() if k != "metrics"} for r in rows]
     doc = {"table": table, "paired": paired, "convergence": conv, "runs": slim}
     atomic_write_text(out / "patch.json", json.dumps(doc, indent=1))

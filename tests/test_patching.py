@@ -162,6 +162,9 @@ def test_patch_end_to_end_writes_subgroup_table_and_resumes(tmp_path) -> None:
     # one epoch gives one validation point: the guard cannot call it converged, and says so on top
     assert "Not every method converged" in text.split("| method")[0]
     assert "`clamp:iterations=3`: unknown" in text
+    for png in ("patch_subgroups.png", "patch_val_curves.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({png})" in text
+    assert "](clamp_iterations_3/seed0/clamp_translations.png)" in text
     before = {p: p.stat().st_mtime_ns for p in out.rglob("final.json")}
     run_patch(cfg, run, resume=True, progress=False)  # nothing left to train
     assert {p: p.stat().st_mtime_ns for p in out.rglob("final.json")} == before
