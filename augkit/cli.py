@@ -162,8 +162,17 @@ def _cmd_patch(ns: argparse.Namespace) -> int:
 
 
 def _cmd_train(ns: argparse.Namespace) -> int:
+    from .distributed import is_main_process, launch_env
     from .rundir import check_out, prepare_out
-    from .runs import check_device, check_loader, check_same_run, prepare_data, resolve, train_run
+    from .runs import (
+        check_device,
+        check_distributed,
+        check_loader,
+        check_same_run,
+        prepare_data,
+        resolve,
+        train_run,
+    )
     from .strategies import build_strategy
 
     names = [f.name for f in fields(TrainConfig)]
@@ -175,13 +184,16 @@ def _cmd_train(ns: argparse.Namespace) -> int:
     check_device(cfg.device)
     ds = prepare_data(cfg)
     check_loader(cfg, ds)
+    check_distributed(cfg, ds, launch_env())  # under torchrun: the batch split, the GPUs, the strategy
     out = Path(ns.out)
     check_out(out)
     if ns.resume and (out / "config.json").is_file():
         check_same_run(json.loads((out / "config.json").read_text()), asdict(resolve(cfg, ds)), out)
-    prepare_out(out, ns.resume, ns.overwrite)
+    if is_main_process():  # torchrun: rank 0 alone prepares the directory, before the ranks meet
+        prepare_out(out, ns.resume, ns.overwrite)
     final = train_run(cfg, out, resume=ns.resume, progress=not ns.quiet, dataset=ds)
-    print(json.dumps({k: v for k, v in final.items() if not isinstance(v, (list, dict))}, indent=1))
+    if is_main_process():
+        print(json.dumps({k: v for k, v in final.items() if not isinstance(v, (list, dict))}, indent=1))
     return 0
 
 
@@ -345,16 +357,27 @@ def main(argv: list[str] | None = None) -> int:
         "gallery": _cmd_gallery,
         "patch": _cmd_patch,
     }
+    from .distributed import is_main_process, launch_env
     from .train import TrainingDiverged
 
+    # the checks are the same on every rank of a torchrun launch: rank 0 alone says why it stops
+    say = print if is_main_process() else (lambda *a, **k: None)
     try:
+        if ns.command != "train" and launch_env() is not None:
+            raise ValueError(_NOT_UNDER_TORCHRUN.format(ns.command))
         return handlers[ns.command](ns)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError, ImportError) as e:
-        print(f"augkit {ns.command}: error: {_one_line(e)}", file=sys.stderr)
+        say(f"augkit {ns.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except TrainingDiverged as e:  # a finished command that failed: not a usage error
-        print(f"augkit {ns.command}: {_one_line(e)}", file=sys.stderr)
+        say(f"augkit {ns.command}: {_one_line(e)}", file=sys.stderr)
         return 3
+
+
+_NOT_UNDER_TORCHRUN = (
+    "augkit {} does not run under torchrun: only augkit train trains one run on several processes; "
+    "compare parallelises its runs with --jobs N or --backend ray, searches with --backend ray"
+)
 
 
 def _one_line(e: BaseException) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from .data import available
+from .distributed import launch_env
 from .io import atomic_write_bytes, atomic_write_text
 from .report import MethodSpec, write_report
 from .report.collect import config_strategies, load_config, load_runs
@@ -156,6 +157,11 @@ def compare(
 ) -> Path:
     """Run every (strategy, seed) pair, write galleries and the report; return the report path."""
     out = Path(cfg.out)
+    if launch_env() is not None:  # each run would become an N-process run of its own
+        raise ValueError(
+            "compare does not run under torchrun: it parallelises its runs with --jobs N (local worker "
+            "processes) or --backend ray; run augkit train under torchrun for one multi-process run"
+        )
     check_out(out)
     check_device(cfg.train.device)
     if cfg.backend == "ray":

@@ -4,6 +4,11 @@ This is the only module that turns a :class:`TrainConfig` (the flat options of `
 train``) into built objects; ``train.fit`` below it knows nothing of strategy names, and
 ``experiment.compare`` above it only loops over runs.  ``evaluate_checkpoint`` rebuilds a run
 from its directory for ``augkit evaluate``.
+
+Under ``torchrun`` (:mod:`augkit.distributed`) ``train_run`` trains the one run on every launched
+process: :func:`check_distributed` refuses what a launch cannot train before anything is written,
+each rank gets its device, augmentation stream and loader shard, and rank 0 alone writes and runs
+the final battery while the others wait at a barrier.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 from . import data as _data
 from .data.files import BAD_FILES, LOADERS, STREAM_ABOVE_BYTES, FileImages
 from .data.stream import StreamLoader
+from .distributed import Launch, check_launch, launch_env, rank_device, session
 from .evaluation_suite import final_metrics
 from .io import atomic_write_text, load_torch
 from .models import build_model
@@ -34,6 +40,7 @@ __all__ = [
     "auto_epochs",
     "run_model",
     "budget",
+    "check_distributed",
     "check_loader",
     "evaluate_checkpoint",
     "optim_config",
@@ -262,14 +269,35 @@ def check_loader(cfg: TrainConfig, ds: _data.ImageDataset) -> None:
         )
 
 
-def run_loader(cfg: TrainConfig, ds: _data.ImageDataset, generator: torch.Generator) -> StreamLoader | None:
+def check_distributed(cfg: TrainConfig, ds: _data.ImageDataset, launch: Launch | None) -> None:
+    """Refuse a torchrun launch this run cannot use (batch split, GPUs, strategy), naming the argument."""
+    if launch is None:
+        return
+    check_launch(launch, cfg.batch_size, cfg.device)
+    n = int(ds.train_x.shape[0])
+    if n < cfg.batch_size:
+        raise ValueError(
+            f"--batch-size {cfg.batch_size} exceeds the {n} training images: under torchrun every one of the "
+            f"{launch.world} processes needs its share of a full global batch; lower --batch-size"
+        )
+    name = parse_strategy(cfg.strategy)[0]
+    d = STRATEGIES[name]
+    why = d.ddp_refusal or (d.search and "its pre-training stage would run on every rank into one run folder")
+    if why:
+        raise ValueError(f"--strategy {cfg.strategy!r} cannot train under torchrun: {why}; "
+                         "train it in one process")  # fmt: skip
+
+
+def run_loader(
+    cfg: TrainConfig, ds: _data.ImageDataset, generator: torch.Generator, shard: tuple[int, int] = (0, 1)
+) -> StreamLoader | None:
     """The training loader of a streamed run; None = ``fit``'s tensor loader (same batches either way)."""
     if not isinstance(ds.train_x, FileImages):
         return None
     o, n = optim_config(cfg), ds.train_x.shape[0]
     return StreamLoader(
         ds.train_x, ds.train_y, o.batch_size, shuffle=True, generator=generator,
-        drop_last=o.drop_last and n > o.batch_size, device=o.device, workers=cfg.loader_workers,
+        drop_last=o.drop_last and n > o.batch_size, device=o.device, workers=cfg.loader_workers, shard=shard,
     )  # fmt: skip
 
 
@@ -317,31 +345,50 @@ def train_run(
     """Train one strategy with one seed; write config, metrics, checkpoint and final metrics.
 
     ``until`` stops after that epoch (see :func:`augkit.train.fit`); no final evaluation then.
+    Launched by torchrun, every process calls this and trains its share (module docstring).
     """
     out = Path(out_dir)
+    launch = launch_env()
     check_device(cfg.device)
-    out.mkdir(parents=True, exist_ok=True)
+    if launch is None or launch.rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     ds = dataset if dataset is not None else prepare_data(cfg)
     check_loader(cfg, ds)
+    check_distributed(cfg, ds, launch)
     cfg = resolve(cfg, ds)
     if resume and (out / "config.json").is_file():  # before anything is written
         check_same_run(json.loads((out / "config.json").read_text()), asdict(cfg), out)
-    gens = streams(cfg.seed)
-    model = run_model(cfg, ds, gens["init"])
-    strategy = build_run_strategy(cfg, ds, out, progress)
-    atomic_write_text(out / "config.json", json.dumps(asdict(cfg), indent=1))
-    label = f"{cfg.strategy} s{cfg.seed}"
-    history = fit(
-        model, ds, strategy, optim_config(cfg), out, gens=gens, config=asdict(cfg),
-        resume=resume, progress=progress, label=label, until=until, loader=run_loader(cfg, ds, gens["data"]),
-    )  # fmt: skip
-    if not final_eval or (until is not None and len(history) < cfg.epochs):
-        return {"history": history}
+    with session(launch, cfg.device) as ranks:  # every rank has read what it checks: rank 0 may write
+        rcfg = replace(cfg, device=rank_device(cfg.device, launch))  # config.json keeps --device as given
+        gens = streams(cfg.seed, ranks.rank)
+        model = run_model(rcfg, ds, gens["init"])
+        strategy = build_run_strategy(cfg, ds, out, progress)
+        if ranks.main:
+            atomic_write_text(out / "config.json", json.dumps(asdict(cfg), indent=1))
+        label = f"{cfg.strategy} s{cfg.seed}"
+        history = fit(
+            model, ds, strategy, optim_config(rcfg), out, gens=gens, config=asdict(rcfg), resume=resume,
+            progress=progress and ranks.main, label=label, until=until,
+            loader=run_loader(rcfg, ds, gens["data"], (ranks.rank, ranks.world)), ranks=ranks,
+        )  # fmt: skip
+        if not final_eval or (until is not None and len(history) < cfg.epochs):
+            return {"history": history}
+        final = {"history": history}
+        if ranks.main:
+            final = _final(model, ds, strategy, rcfg, history, out, ranks.world)
+        ranks.barrier()  # the others wait for rank 0's battery and final.json
+    return final
+
+
+def _final(model, ds, strategy, cfg: TrainConfig, history, out: Path, world: int) -> dict[str, Any]:  # noqa: ANN001
+    """The end-of-run battery, written to ``final.json`` (rank 0 of a launch)."""
     final = final_metrics(model, ds, strategy, cfg, history)
     if ds.skipped:  # --bad-files skip: never silent (also printed when the folder was read)
         final["skipped_files"] = len(ds.skipped)
+    if world > 1:
+        final["world_size"] = world
     atomic_write_text(out / "final.json", json.dumps(final, indent=1))
     return final
 

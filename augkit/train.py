@@ -11,6 +11,43 @@ the caller's (:func:`streams` derives the usual three from a seed).  After every
 metrics and a checkpoint are written atomically; ``resume=True`` continues from the checkpoint
 and, on CPU, reproduces the uninterrupted run bit for bit.  A non-finite loss raises
 :class:`TrainingDiverged`, keeping the last good checkpoint.
+
+**Several processes** (``torchrun``; :mod:`augkit.distributed` builds the :class:`~augkit.distributed.Ranks`
+passed as ``ranks``): the training step runs through DistributedDataParallel, rank r takes its
+contiguous ``batch_size / N`` slice of every global batch (all ranks draw the same permutation)
+and augments with its own stream (``streams(seed, rank)``; rank 0's is the single-process one);
+rank 0 alone evaluates (the unwrapped module) and writes; the loss is the mean over ranks.  With
+``ranks`` left at :data:`~augkit.distributed.SINGLE` every line below runs as in one process, bit for bit.
+
+What a strategy that needs "the whole batch" does under N ranks: it sees the rank's LOCAL batch
+of ``batch_size / N`` images, and its draws come from the rank's own augmentation stream.
+
+- Per-image transforms and policies (none, standard, randaugment, trivialaugment, autoaugment,
+  policy, cutout, erasing, hideandseek, gridmask, elastic, label-smoothing, pba, tanda,
+  policy-schedule): nothing depends on the batch; the draws differ from one process's, their
+  distribution does not.  policy-schedule's M copies are M copies of the local batch.
+- Mixing (mixup, cutmix, augmix, samplepairing, ricap, mosaic, bc): partners, RICAP/Mosaic tiles
+  and SamplePairing's second image come from the same rank's local batch (an image is never mixed
+  with one on another rank); a per-batch lambda (mixup/cutmix ``mode=batch``) is drawn once per
+  rank and step, so a global step mixes with N lambdas.  AugMix's JSD views are per image.
+- Saliency mixing (saliencymix, attentive-cutmix, puzzlemix, comixup, comixup-simplified):
+  saliency comes from the rank's copy of the model (the same weights on every rank); partners,
+  PuzzleMix's transport and Co-Mixup's joint assignment are solved over the local batch only.
+- Selection (spa, uncertainty): the loss pass scores each image with the rank's copy of the model;
+  in the default ``mode=eval`` a score does not depend on the batch, so the selection is the one
+  one process would make; ``mode=train`` uses the local batch's BatchNorm statistics.  When SPA's
+  inner strategy changes the row count (AugMix views) ranks may hold different numbers of rows;
+  each rank's loss is its own mean and DDP averages ranks equally.
+- Refused under torchrun, with an error naming the strategy (``StrategyDef.ddp_refusal``):
+  adversarial-autoaugment (its controller samples the M policies from the rank's stream and learns
+  from that rank's policy losses, so ranks would train different policies), manifold-mixup (its
+  loss runs the model's stages directly, outside DDP's forward, so gradients would not be averaged),
+  gdro (its subgroup weights q follow each batch's subgroup losses and would drift apart across
+  ranks), and every strategy with a pre-training search (if-da, style, distill, gan, clamp: the
+  stage would run on every rank into one run directory).
+- BatchNorm is per rank (statistics of the local batch; rank 0's running statistics are copied
+  to every rank at each forward), the one numeric difference from one process on the global batch.
+- Logged hook numbers (mixing lambdas, selection rates, ...) are rank 0's.
 """
 
 from __future__ import annotations
@@ -29,6 +66,7 @@ from torch import Tensor, nn
 from .data.base import ImageDataset
 from .data.loader import TensorLoader
 from .data.stream import StreamLoader
+from .distributed import SINGLE, Ranks, to_cpu
 from .evaluate import predict
 from .io import atomic_save_torch, atomic_write_text, load_torch
 from .strategies.base import Context, Strategy
@@ -104,11 +142,19 @@ class OptimConfig:
         return cls(**{f.name: options[f.name] for f in fields(cls) if f.name in options})
 
 
-def streams(seed: int) -> dict[str, torch.Generator]:
-    """Independent generators for data order, augmentation and init (DESIGN §4)."""
-    return {
+def streams(seed: int, rank: int = 0) -> dict[str, torch.Generator]:
+    """Independent generators for data order, augmentation and init (DESIGN §4).
+
+    ``rank`` r > 0 of a torchrun launch augments from ``seed * 1000 + 2 + r * 2**32`` (a range no
+    run seed reaches), so every rank draws its own images' augmentations while rank 0 keeps the
+    single-process stream; data order and init are the same on every rank (one permutation, one
+    initial model)."""
+    gens = {
         k: torch.Generator().manual_seed(seed * 1000 + i + 1) for i, k in enumerate(("data", "aug", "init"))
     }
+    if rank:
+        gens["aug"] = torch.Generator().manual_seed(seed * 1000 + 2 + (rank << 32))
+    return gens
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.SGD:
@@ -140,8 +186,12 @@ def build_schedule(opt: torch.optim.Optimizer, cfg: OptimConfig, steps_per_epoch
     return torch.optim.lr_scheduler.LambdaLR(opt, lr_multiplier(cfg, steps_per_epoch))
 
 
-def make_loader(x: Tensor, y: Tensor, cfg: OptimConfig, generator: torch.Generator) -> TensorLoader:
-    """The default training loader: the images resident as one tensor (a streamed run passes its own)."""
+def make_loader(
+    x: Tensor, y: Tensor, cfg: OptimConfig, generator: torch.Generator, shard: tuple[int, int] = (0, 1)
+) -> TensorLoader:
+    """The default training loader: the images resident as one tensor (a streamed run passes its own).
+
+    ``shard`` = (rank, world): this rank's slice of every global batch (torchrun)."""
     if not isinstance(x, Tensor):
         raise TypeError(
             f"training images are {type(x).__name__}, not a tensor: pass fit(..., loader=StreamLoader(...))"
@@ -154,6 +204,7 @@ def make_loader(x: Tensor, y: Tensor, cfg: OptimConfig, generator: torch.Generat
         generator=generator,
         drop_last=cfg.drop_last and x.shape[0] > cfg.batch_size,
         device=cfg.device,
+        shard=shard,
     )
 
 
@@ -192,10 +243,13 @@ def train_epoch(
     cfg: OptimConfig,
     bar: Callable = iter,
     limit: float = math.inf,
+    ranks: Ranks = SINGLE,
 ) -> dict[str, float]:
     """One pass over ``loader``: strategy batch -> loss -> step; returns the epoch's numbers.
 
-    ``limit``: a loss above it raises :class:`TrainingDiverged` (see ``EXPLODE``)."""
+    ``limit``: a loss above it raises :class:`TrainingDiverged` (see ``EXPLODE``).  ``model`` is
+    the module the step runs (DDP-wrapped under torchrun); the loss is averaged over ranks so
+    that every rank logs it and decides divergence alike."""
     model.train()
     t0, n_seen, loss_sum, extra, first = time.perf_counter(), 0, 0.0, {}, None
     autocast = _autocast(cfg, ctx.device)
@@ -205,7 +259,7 @@ def train_epoch(
             batch.x = batch.x.contiguous(memory_format=torch.channels_last)
         with autocast:
             loss = strategy.loss(model, batch, ctx)
-        value = loss.item()
+        value = ranks.mean(loss)
         first = value if first is None else first
         if not math.isfinite(value) or value > limit:
             what = f"became {value}" if not math.isfinite(value) else f"exploded to {value:.3g}"
@@ -219,7 +273,7 @@ def train_epoch(
         sched.step()
         ctx.step += 1
         n = yb.shape[0]
-        n_seen += n
+        n_seen += n * ranks.world
         loss_sum += value * n
         extra.update(strategy.on_step_end(ctx, {"loss": value}))
     seconds = time.perf_counter() - t0
@@ -240,6 +294,46 @@ def check_finite(model: nn.Module, epoch: int) -> None:
             raise TrainingDiverged(
                 f"training diverged: {name} became non-finite in epoch {epoch}; try a lower --lr"
             )
+
+
+def agree_finite(model: nn.Module, epoch: int, ranks: Ranks, device: torch.device) -> None:
+    """:func:`check_finite` on every rank, raised on all of them when it fails on any (no rank hangs)."""
+    try:
+        check_finite(model, epoch)
+    except TrainingDiverged:
+        if not ranks.active:
+            raise
+        ranks.any(True, device)
+        raise
+    if ranks.any(False, device):
+        raise TrainingDiverged(f"training diverged: a tensor became non-finite on another rank ({epoch=})")
+
+
+def rank_state(model: nn.Module, strategy: Strategy, gens: Mapping[str, torch.Generator]) -> dict:
+    """What differs between ranks and a resumed rank must get back: its stream, strategy and buffers."""
+    return {
+        "aug_generator": gens["aug"].get_state(),
+        "strategy": to_cpu(strategy.state_dict()),
+        "buffers": {k: v.detach().cpu() for k, v in model.named_buffers()},
+    }
+
+
+def load_rank_state(st: dict, model: nn.Module, strategy: Strategy, gens, ranks: Ranks, path: Path) -> None:
+    """Give this rank its own part of a checkpoint written by ``ranks.world`` processes, or refuse."""
+    written = int(st.get("world_size", 1))
+    if written != ranks.world:
+        raise ValueError(
+            f"--resume: {path} was written by {written} process(es), this launch has {ranks.world}; "
+            f"resume with the same torchrun --nproc_per_node (or without torchrun for 1)"
+        )
+    if not ranks.active:
+        return
+    own = st["rank_states"][ranks.rank]
+    gens["aug"].set_state(own["aug_generator"])
+    strategy.load_state_dict(own["strategy"])
+    with torch.no_grad():
+        for k, v in model.named_buffers():
+            v.copy_(own["buffers"][k])
 
 
 def save_checkpoint(
@@ -290,6 +384,7 @@ def fit(
     evals: Mapping[str, tuple[Tensor, Tensor]] | None = None,
     until: int | None = None,
     loader: TensorLoader | StreamLoader | None = None,
+    ranks: Ranks = SINGLE,
 ) -> list[dict]:
     """Train ``model`` on ``data.train_x/y`` with ``strategy``; return the per-epoch history.
 
@@ -303,17 +398,21 @@ def fit(
     ``loader``: the training batches (default :func:`make_loader` over ``data.train_x/y``); a run
     that streams its images from files passes a :class:`~augkit.data.stream.StreamLoader` built
     with ``gens["data"]``.  Writes ``metrics.jsonl`` and ``checkpoint.pt`` into ``out_dir`` after every epoch.
+    ``ranks``: the processes of a torchrun launch (see the module docstring); a passed ``loader``
+    must then be sharded already, and ``gens["aug"]`` must be this rank's stream.
     """
     from tqdm.auto import tqdm
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if ranks.main:
+        out.mkdir(parents=True, exist_ok=True)
     device = torch.device(optim.device)
     if optim.channels_last:  # also ~1.35x faster for small_cnn on CPU (measured)
         model = model.to(memory_format=torch.channels_last)
+    step_model = ranks.wrap(model, device)
     opt = build_optimizer(model, optim)
     if loader is None:
-        loader = make_loader(data.train_x, data.train_y, optim, gens["data"])
+        loader = make_loader(data.train_x, data.train_y, optim, gens["data"], (ranks.rank, ranks.world))
     sched = build_schedule(opt, optim, len(loader))
     ctx = Context(
         model, device, data.num_classes, gens["aug"], optim.label_smoothing, epochs=optim.epochs,
@@ -327,6 +426,7 @@ def fit(
     ckpt, history, first_loss = out / CHECKPOINT, [], None
     if resume and ckpt.exists():
         st = load_checkpoint(ckpt, parts, gens, device)
+        load_rank_state(st, model, strategy, gens, ranks, ckpt)
         history, ctx.step = st["history"], st["step"]
         first_loss = st.get("first_loss", first_loss)
     eval_every = optim.eval_every or max(1, optim.epochs // 10)
@@ -338,20 +438,24 @@ def fit(
         bar = lambda it, d=desc: tqdm(it, desc=d, leave=False, disable=not progress)  # noqa: E731
         limit = EXPLODE * first_loss if first_loss else math.inf
         try:
-            numbers = train_epoch(model, loader, strategy, opt, sched, ctx, optim, bar, limit)
+            numbers = train_epoch(step_model, loader, strategy, opt, sched, ctx, optim, bar, limit, ranks)
             first_loss = first_loss or numbers["first_loss"]
-            last = epoch + 1 == stop
-            errors = evaluate_errors(model, sets, device) if (epoch + 1) % eval_every == 0 or last else {}
+            due = (epoch + 1) % eval_every == 0 or epoch + 1 == stop
+            errors = evaluate_errors(model, sets, device) if due and ranks.main else {}
             record = _record(epoch + 1, numbers, errors, list(sets))
             record.update(strategy.on_epoch_end(ctx))
-            check_finite(model, epoch + 1)  # nothing non-finite ever reaches a checkpoint
+            agree_finite(model, epoch + 1, ranks, device)  # nothing non-finite ever reaches a checkpoint
         except TrainingDiverged as e:
             kept = f"kept the last good checkpoint, {ckpt}" if ckpt.exists() else "no checkpoint was written"
             raise TrainingDiverged(f"{e} ({kept})") from None
         history.append(record)
-        atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-        save_checkpoint(ckpt, parts, gens, {"history": history, "step": ctx.step, "first_loss": first_loss})
-        if progress:
+        extra = {"history": history, "step": ctx.step, "first_loss": first_loss}
+        if ranks.active:  # gathered on every rank (a collective), written by rank 0
+            extra.update(world_size=ranks.world, rank_states=ranks.gather(rank_state(model, strategy, gens)))
+        if ranks.main:
+            atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+            save_checkpoint(ckpt, parts, gens, extra)
+        if progress and ranks.main:
             tqdm.write(_progress_line(label, record, optim.epochs))
     return history
 

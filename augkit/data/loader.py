@@ -17,6 +17,12 @@ Choices:
   points at the start of the next epoch.
 - Starting a new ``iter()`` without a pending resume starts a new epoch (like
   ``torch.utils.data.DataLoader``), even if the previous one was abandoned part way.
+- ``shard=(rank, world)`` (data-parallel training under torchrun): every rank's loader draws the
+  same permutation from the same data-order stream, and rank r yields its contiguous
+  ``batch_size / world`` slice of each global batch of ``batch_size``.  ``len``, the state and
+  the batches seen by all ranks together are those of the unsharded loader, so a checkpoint's
+  loader state is the same on every rank.  ``batch_size`` must be a multiple of ``world``; a
+  ragged last batch (``drop_last=False``) is split by ``tensor_split`` into nearly equal parts.
 - ``transform`` (optional) is applied to each image batch on the device, e.g. a cheap dtype or
   layout change; it must not draw random numbers from the global RNG.
 """
@@ -47,6 +53,7 @@ class TensorLoader:
         drop_last: bool = False,
         device: str | torch.device = "cpu",
         transform: Callable[[Tensor], Tensor] | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         if not isinstance(x, Tensor) or not isinstance(y, Tensor):
             raise TypeError(f"x and y must be torch.Tensors, got {type(x).__name__} and {type(y).__name__}")
@@ -64,6 +71,7 @@ class TensorLoader:
             raise ValueError("shuffle=True needs an explicit generator (torch.Generator().manual_seed(seed))")
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be callable or None, got {type(transform).__name__}")
+        self.rank, self.world = _check_shard(shard, int(batch_size))
         self.device = torch.device(device)
         self.x = x.to(self.device)
         self.y = y.to(self.device)
@@ -102,6 +110,8 @@ class TensorLoader:
         start, stop = self._position, len(self)
         for b in range(start, stop):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            if self.world > 1:
+                idx = idx.tensor_split(self.world)[self.rank]
             xb = self.x.index_select(0, idx)
             yb = self.y.index_select(0, idx)
             if self.transform is not None:
@@ -147,3 +157,16 @@ class TensorLoader:
         self._position = int(state["position"])
         self._epoch_state = None if gen_state is None else gen_state.clone()
         self._resume = True
+
+
+def _check_shard(shard: tuple[int, int], batch_size: int) -> tuple[int, int]:
+    """``(rank, world)`` validated: ints, ``0 <= rank < world``, ``world`` dividing the batch."""
+    ok = isinstance(shard, tuple) and len(shard) == 2 and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in shard
+    )
+    if not ok or not 0 <= shard[0] < shard[1]:
+        raise ValueError(f"shard must be (rank, world) with 0 <= rank < world, got {shard!r}")
+    rank, world = int(shard[0]), int(shard[1])
+    if batch_size % world:
+        raise ValueError(f"batch_size {batch_size} is not divisible by the world size {world} ({shard=})")
+    return rank, world

@@ -67,6 +67,7 @@ class StreamLoader:
         workers: int = 2,
         transform: Callable[[Tensor], Tensor] | None = None,
         prefetch: int = 2,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         if not isinstance(images, FileImages):
             raise TypeError(f"images must be a FileImages, got {type(images).__name__}")
@@ -77,9 +78,10 @@ class StreamLoader:
             raise TypeError(f"transform must be callable or None, got {type(transform).__name__}")
         if not isinstance(y, Tensor) or y.ndim != 1 or y.shape[0] != len(images):
             raise ValueError(f"y must be a ({len(images)},) tensor of labels, got {y!r:.80}")
-        # the order, the state and every argument check are the TensorLoader's own
+        # the order, the state, the shard (torchrun: this rank decodes only its slice of each global
+        # batch) and every argument check are the TensorLoader's own
         self._index = TensorLoader(
-            torch.arange(len(images)), y.cpu(), batch_size, shuffle, generator, drop_last, "cpu"
+            torch.arange(len(images)), y.cpu(), batch_size, shuffle, generator, drop_last, "cpu", shard=shard
         )
         self.images = images
         self.device = torch.device(device)

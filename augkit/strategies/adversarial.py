@@ -436,6 +436,8 @@ STRATEGY_DEFS: dict[str, StrategyDef] = {
         "trained by REINFORCE to raise the loss; mode=adversarial|random|fixed|baseline (Table 4)",
         figures="augkit.report.fig_adversarial:figures",
         artefacts=(HISTORY_FILE, SCHEDULE_FILE, GALLERY_FILE),
+        ddp_refusal="its controller draws the M policies from each rank's own stream and learns from "
+        "that rank's policy losses, so the ranks would train different policies",
     ),
     "policy-schedule": StrategyDef(
         _schedule_build,

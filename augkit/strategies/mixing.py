@@ -263,6 +263,8 @@ STRATEGY_DEFS: dict[str, StrategyDef] = {
         ManifoldMixupStrategy,
         {"alpha": (float, 2.0), "mode": _MODE, "layers": (str, "auto"), **_S},
         "Manifold Mixup (Verma et al. 2019): mix hidden states at a random stage",
+        ddp_refusal="its loss runs the model's stages directly, outside DistributedDataParallel's "
+        "forward, so the gradients would not be averaged across ranks",
     ),
     "augmix": StrategyDef(
         AugMixStrategy,

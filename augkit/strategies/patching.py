@@ -154,6 +154,8 @@ STRATEGY_DEFS: dict[str, StrategyDef] = {
         _GDRO,
         "class-conditional group DRO (Sagawa et al. 2020; per class as in Goel et al. 2021): online "
         "subgroup weights, step eta, adjustment C/sqrt(n_g); needs a dataset with subgroup labels",
+        ddp_refusal="its subgroup weights q follow each batch's subgroup losses, so they would drift "
+        "apart across ranks",
     ),
     "clamp": StrategyDef(
         ClampStrategy,

@@ -80,6 +80,8 @@ class StrategyDef:
     artefacts: tuple[str, ...] = ()  # small files the strategy writes into a run directory
     composite: bool = False  # builds other registered strategies (SPA's inner augmentation)
     bare_option: str | None = None  # an item without '=' (or inline JSON) is this option's value
+    # why it cannot train under torchrun (None: each rank runs it on its local batch; augkit.train)
+    ddp_refusal: str | None = None
 
 
 def parse_key_values(
