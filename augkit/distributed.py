@@ -92,6 +92,8 @@ def check_launch(launch: Launch | None, batch_size: int, device: str) -> None:
     if launch is None:
         return
     n = launch.world
+    if n > 500:  # train.MAX_RANKS: each rank's augmentation stream lives in the seed's block of seeds
+        raise ValueError(f"torchrun world size {n}: a run trains on at most 500 processes")
     if batch_size % n:
         raise ValueError(
             f"--batch-size {batch_size} is not divisible by the torchrun world size {n}: every process "

@@ -89,6 +89,7 @@ __all__ = [
 
 CHECKPOINT = "checkpoint.pt"
 EXPLODE = 100.0  # a loss this many times the run's first loss is divergence, not training
+MAX_RANKS = 500  # processes of one run: rank r > 0 augments from seed * 1000 + 500 + r
 TRAIN_EVAL_IMAGES = 2000  # training error is measured on this many (un-augmented) training images
 
 
@@ -145,15 +146,18 @@ class OptimConfig:
 def streams(seed: int, rank: int = 0) -> dict[str, torch.Generator]:
     """Independent generators for data order, augmentation and init (DESIGN §4).
 
-    ``rank`` r > 0 of a torchrun launch augments from ``seed * 1000 + 2 + r * 2**32`` (a range no
-    run seed reaches), so every rank draws its own images' augmentations while rank 0 keeps the
-    single-process stream; data order and init are the same on every rank (one permutation, one
-    initial model)."""
+    ``rank`` r > 0 of a torchrun launch augments from ``seed * 1000 + 500 + r`` (inside the seed's
+    own block of 1000, which the three streams leave unused above + 3; a CPU generator keeps only
+    the low 32 bits of a seed, so a high offset would repeat rank 0's stream), so every rank draws
+    its own images' augmentations while rank 0 keeps the single-process stream; data order and
+    init are the same on every rank (one permutation, one initial model)."""
+    if not 0 <= rank < MAX_RANKS:
+        raise ValueError(f"rank must be in [0, {MAX_RANKS}) (torchrun worlds up to {MAX_RANKS}): {rank!r}")
     gens = {
         k: torch.Generator().manual_seed(seed * 1000 + i + 1) for i, k in enumerate(("data", "aug", "init"))
     }
     if rank:
-        gens["aug"] = torch.Generator().manual_seed(seed * 1000 + 2 + (rank << 32))
+        gens["aug"] = torch.Generator().manual_seed(seed * 1000 + 500 + rank)
     return gens
 
 
@@ -272,8 +276,8 @@ def train_epoch(
         opt.step()
         sched.step()
         ctx.step += 1
-        n = yb.shape[0]
-        n_seen += n * ranks.world
+        n = yb.shape[0] * ranks.world  # the global batch
+        n_seen += n
         loss_sum += value * n
         extra.update(strategy.on_step_end(ctx, {"loss": value}))
     seconds = time.perf_counter() - t0
