@@ -54,7 +54,7 @@ __all__ = [
 
 # flag help: what each option is and its unit (the CLI adds the default)
 TRAIN_HELP: dict[str, str] = {
-    "dataset": "dataset name (fashion-mnist, mnist, cifar10, svhn, digits, folder:PATH)",
+    "dataset": "dataset name (fashion-mnist, mnist, cifar10, svhn, digits, folder with --data-dir PATH)",
     "data_dir": "directory holding the dataset files (default: the standard places)",
     "subset": "training images: 0 = all, a fraction in (0, 1), or a count >= 1 (class-balanced)",
     "val": "validation images held out of training before the subset: a fraction, a count, 0 = none, "
