@@ -100,7 +100,7 @@ def evaluate_subgroups(run: TrainConfig, ds: GroupedDataset, rdir: Path) -> dict
 
 def _check_same(path: Path, record: dict, resume: bool) -> None:
     if path.exists():
-        stored = json.loads(path.read_text())
+        stored = {k: v for k, v in json.loads(path.read_text()).items() if k != "out"}
         if stored != record:
             changed = sorted(k for k in set(stored) | set(record) if stored.get(k) != record.get(k))
             raise ValueError(
@@ -117,7 +117,8 @@ def run_patch(cfg: PatchConfig, run: TrainConfig, resume: bool = False, progress
     """Train and evaluate every (method, seed); returns the path of ``patch.md``."""
     methods, out = cfg.method_list(), Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    record = json.loads(json.dumps({**asdict(cfg), "train": asdict(run)}))
+    what = {k: v for k, v in asdict(cfg).items() if k != "out"}  # a copied directory resumes
+    record = json.loads(json.dumps({**what, "train": asdict(run)}))
     _check_same(out / "config.json", record, resume)
     ds = _benchmark(cfg, run)
     for seed in range(cfg.seeds):
