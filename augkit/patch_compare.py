@@ -24,7 +24,12 @@ import torch
 from .data import load_dataset
 from .evaluate import predict
 from .io import atomic_write_bytes, atomic_write_text, load_torch
-from .patching.benchmark import GroupedDataset, build_zigzag_benchmark, subgroup_metrics
+from .patching.benchmark import (
+    GroupedDataset,
+    build_zigzag_benchmark,
+    check_benchmark_options,
+    subgroup_metrics,
+)
 from .report.collect import paired_differences, read_metrics, stats
 from .report.fig_patching import subgroup_bars_png, val_curves_png
 from .report.verdict import convergence
@@ -60,14 +65,7 @@ class PatchConfig:
     bench_seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("n_train", "n_val", "n_test"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 4 or v % 4:
-                raise ValueError(
-                    f"{name} must be a positive multiple of 4 (two classes x two subgroups), got {v!r}"
-                )
-        if not 0.5 <= self.majority < 1:
-            raise ValueError(f"majority must lie in [0.5, 1), got {self.majority!r}")
+        check_benchmark_options(self.n_train, self.n_val, self.n_test, self.majority)
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
             raise ValueError(f"seeds must be an int >= 1, got {self.seeds!r}")
         self.method_list()

@@ -37,6 +37,7 @@ __all__ = [
     "GROUP_NAMES",
     "GroupedDataset",
     "build_zigzag_benchmark",
+    "check_benchmark_options",
     "draw_zigzag",
     "subgroup_metrics",
     "zigzag_params",
@@ -118,6 +119,17 @@ def _split_with_groups(
     return xx[order], yy[order], 2 * yy[order] + zz[order]
 
 
+def check_benchmark_options(n_train: int, n_val: int, n_test: int, majority: float) -> None:
+    """Sizes split evenly into two classes x two subgroups; a majority share in [0.5, 1)."""
+    for name, v in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 4 or v % 4:
+            raise ValueError(
+                f"{name} must be a positive multiple of 4 (two classes x two subgroups), got {v!r}"
+            )
+    if not 0.5 <= majority < 1:
+        raise ValueError(f"majority must lie in [0.5, 1), got {majority!r}")
+
+
 def build_zigzag_benchmark(
     source: ImageDataset,
     n_train: int = 4000,
@@ -127,13 +139,7 @@ def build_zigzag_benchmark(
     seed: int = 0,
 ) -> GroupedDataset:
     """The benchmark from a 10-class dataset (Fashion-MNIST): parity classes, zigzag subgroups."""
-    for name, v in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
-        if not isinstance(v, int) or v < 4 or v % 4:
-            raise ValueError(
-                f"{name} must be a positive multiple of 4 (two classes x two subgroups), got {v!r}"
-            )
-    if not 0.5 <= majority < 1:
-        raise ValueError(f"majority must lie in [0.5, 1), got {majority!r}")
+    check_benchmark_options(n_train, n_val, n_test, majority)
     if source.train_x.shape[0] < n_train + n_val or source.test_x.shape[0] < n_test:
         raise ValueError(
             f"{source.name} is too small for {n_train} + {n_val} training and {n_test} test images"

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..gallery import grid_png
 from ..io import atomic_write_bytes
-from ..patching.cyclegan import CycleGAN, train_cyclegan, translate
+from ..patching.cyclegan import train_cyclegan, translate
 from .cache import cached_stage, data_key
 
 __all__ = ["PatchArtefact", "TRANSLATIONS_FILE", "group_pairs", "search"]
@@ -111,13 +111,3 @@ def search(
     summary = {"final_losses": art["final_losses"], "first_losses": art["first_losses"], **cost}
     return PatchArtefact(art["translations"], summary)
 
-
-def load_nets(state: dict, channels: int) -> dict[int, CycleGAN]:
-    """Rebuild the per-class CycleGAN generators from a stage artefact (for galleries, tests)."""
-    nets = {}
-    for c, s in state["nets"].items():
-        n = CycleGAN(channels)
-        n.ab.load_state_dict(s["ab"])
-        n.ba.load_state_dict(s["ba"])
-        nets[int(c)] = n.eval()
-    return nets
