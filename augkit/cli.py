@@ -124,13 +124,13 @@ def _cmd_compare(ns: argparse.Namespace) -> int:
     from .experiment import CompareConfig, compare, quick_preset
 
     train_names = [f.name for f in fields(TrainConfig)]
-    top = ["seeds", "out", "jobs", "backend", "ray_address"]
+    top = ["seeds", "out", "jobs", "backend", "ray_address", "budget_check"]
     given = {**_load_config_file(ns.config), **_flags(ns, train_names + top)}
     if ns.strategies is not None:
         given["strategies"] = split_strategies(ns.strategies)
     elif isinstance(given.get("strategies"), str):
         given["strategies"] = split_strategies(given["strategies"])
-    free = {"out", "device", "threads", "jobs", "backend", "ray_address"}
+    free = {"out", "device", "threads", "jobs", "backend", "ray_address", "budget_check"}
     base = quick_preset().to_dict() if not given or set(given) <= free else {}
     cfg = CompareConfig.from_dict({**base, **given})
     if ns.dry_run:
@@ -287,9 +287,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seeds", type=int, help="number of seeds, run as seeds 0..N-1 (default: 3)")
     c.add_argument("--out", help="output directory of the comparison (default: runs/compare)")
     c.add_argument("--jobs", type=int, help="runs trained at once in worker processes (default: 1)")
-    c.add_argument("--backend", choices=["local", "ray"],
-                   help="local: this machine (--jobs processes); ray: every run a Ray task (default: local)")
+    c.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        help="local: this machine (--jobs processes); ray: every run a Ray task (default: local)",
+    )
     c.add_argument("--ray-address", help="Ray cluster address for --backend ray (default: start a local Ray)")
+    c.add_argument(
+        "--budget-check",
+        choices=["half", "off"],
+        help="half: train every run again with half the epochs (in OUT/budget-half, 1.5x the "
+        "compute) and warn when a strategy's difference to the baseline moved beyond seed noise, "
+        "i.e. the budget decides it; off: skip (default: half; off in the no-argument preset)",
+    )
     t = sub.add_parser("train", help="train one strategy with one seed")
     _add_train_flags(t)
     t.add_argument("--out", required=True, help="run directory")
@@ -307,13 +317,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_flags(se)
     se.add_argument("--out", required=True, help="search directory (finished trials and stages are reused)")
     se.add_argument("--options", default="", help="search options k=v,k=v (lists with ';'), e.g. n=1;2,m=5;9")
-    se.add_argument("--backend", default="ray", choices=["ray", "local"],
-                    help="ray: trials as Ray Tune trials (needs the .[search] extra); local: in this process")
+    se.add_argument(
+        "--backend",
+        default="ray",
+        choices=["ray", "local"],
+        help="ray: trials as Ray Tune trials (needs the .[search] extra); local: in this process",
+    )
     se.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local Ray)")
     se.add_argument("--cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     se.add_argument("--cpus-per-trial", type=float, default=1, help="CPUs each trial requests (default: 1)")
-    se.add_argument("--gpus-per-trial", type=float, default=0,
-                    help="GPU fraction each trial requests (default: 0)")
+    se.add_argument(
+        "--gpus-per-trial", type=float, default=0, help="GPU fraction each trial requests (default: 0)"
+    )
     se.add_argument("--config", help="YAML or JSON file with the same option names as the flags")
     se.add_argument("--quiet", action="store_true", help="no progress output")
     _add_patch_parser(sub)

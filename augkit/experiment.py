@@ -25,6 +25,7 @@ from .data import available
 from .distributed import launch_env
 from .io import atomic_write_bytes, atomic_write_text
 from .report import MethodSpec, write_report
+from .report.budget import PROBE_DIR
 from .report.collect import config_strategies, load_config, load_runs
 from .rundir import RunDirError, check_out, prepare_out, refuse_changed
 from .runs import (
@@ -39,9 +40,18 @@ from .runs import (
 from .strategies import STRATEGIES, Context, build_strategy, parse_strategy, strategy_dirname
 from .strategies.spec import load_entry
 
-__all__ = ["CompareConfig", "RunDirError", "compare", "method_specs", "quick_preset", "report"]
+__all__ = [
+    "CompareConfig",
+    "RunDirError",
+    "compare",
+    "method_specs",
+    "probe_config",
+    "quick_preset",
+    "report",
+]
 
 DEFAULT_STRATEGIES = ("none", "standard", "randaugment", "trivialaugment", "autoaugment")
+BUDGET_CHECKS = ("half", "off")
 
 
 @dataclass
@@ -54,6 +64,9 @@ class CompareConfig:
     jobs: int = 1  # runs trained at once in worker processes (GPU: several small runs share one card)
     backend: str = "local"  # "ray": every run a Ray task (local Ray, or the cluster at ray_address)
     ray_address: str | None = None
+    # "half": train every run again with half the epochs in <out>/budget-half and report whether
+    # the differences moved (report/budget.py); "off": skip it (the report says it was not measured)
+    budget_check: str = "half"
 
     def __post_init__(self) -> None:
         if not isinstance(self.seeds, int) or self.seeds < 1:
@@ -62,6 +75,8 @@ class CompareConfig:
             raise ValueError(f"jobs must be a positive int, got {self.jobs!r}")
         if self.backend not in ("local", "ray"):
             raise ValueError(f"backend must be 'local' or 'ray', got {self.backend!r}")
+        if self.budget_check not in BUDGET_CHECKS:
+            raise ValueError(f"budget_check must be one of {list(BUDGET_CHECKS)}, got {self.budget_check!r}")
         if not self.strategies:
             raise ValueError("strategies must name at least one strategy")
         for s in self.strategies:  # fail before any training, naming the bad option or listing valid names
@@ -80,13 +95,14 @@ class CompareConfig:
             "jobs": self.jobs,
             "backend": self.backend,
             "ray_address": self.ray_address,
+            "budget_check": self.budget_check,
             **d,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CompareConfig:
         d = dict(d)
-        keys = ("strategies", "seeds", "out", "jobs", "backend", "ray_address")
+        keys = ("strategies", "seeds", "out", "jobs", "backend", "ray_address", "budget_check")
         top = {k: d.pop(k) for k in keys if k in d}
         if isinstance(top.get("strategies"), str):
             top["strategies"] = [
@@ -124,6 +140,7 @@ def quick_preset() -> CompareConfig:
         out="runs/quick-" + ("fashion-mnist" if fm else "digits"),
         train=train,
         jobs=2,
+        budget_check="off",  # the probe's 1.5x compute would break the 12-minute budget (README)
     )
 
 
@@ -208,12 +225,23 @@ def compare(
             train_run(run_cfg, rdir, resume=resume, progress=progress, dataset=ds)
     else:
         _run_parallel(todo, cfg.jobs, resume, ds)
+    if cfg.budget_check == "half" and plan["epochs"] >= 2:
+        compare(probe_config(cfg, plan), resume=resume, overwrite=overwrite, progress=progress,
+                command=f"{meta['command']}  [budget probe: half the epochs]")  # fmt: skip
     return report(out)
+
+
+def probe_config(cfg: CompareConfig, plan: dict[str, int]) -> CompareConfig:
+    """The half-budget probe of ``cfg`` (report/budget.py): same everything, half the epochs."""
+    epochs = max(1, plan["epochs"] // 2)
+    every = max(1, cfg.train.eval_every // 2) if cfg.train.eval_every else 0
+    train = replace(cfg.train, epochs=epochs, eval_every=every)
+    return replace(cfg, train=train, out=str(Path(cfg.out) / PROBE_DIR), budget_check="off")
 
 
 # options that do not change any result: a resumed compare may change them
 _FREE = ("out", "jobs", "backend", "ray_address", "threads", "data_dir", "command", "torch", "started",
-         "loader", "loader_workers")  # fmt: skip
+         "loader", "loader_workers", "budget_check")  # fmt: skip
 
 
 def method_specs(strategies: list[str]) -> dict[str, MethodSpec]:

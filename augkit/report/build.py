@@ -16,6 +16,7 @@ from pathlib import Path
 from augkit import io as aio
 
 from . import plots
+from .budget import budget_line, budget_sensitivity, load_probe
 from .collect import (
     config_strategies,
     incomplete_runs,
@@ -103,7 +104,8 @@ def build_context(out_dir: str | Path, methods: Mapping[str, MethodSpec] | None 
             ctx.galleries[name] = gallery
     ctx.method = _method_figures(runs, list(dirs), out, methods or {})
     ctx.convergence = convergence(runs, _val_size(config))
-    ctx.verdict = verdict_lines(runs, summary)
+    ctx.budget = budget_sensitivity(runs, *load_probe(out))
+    ctx.verdict = [*verdict_lines(runs, summary), budget_line(ctx.budget)]
     return ctx
 
 

@@ -54,6 +54,7 @@ class ReportContext:
     method: dict[str, ReportFigure] = field(default_factory=dict)  # file name -> method-specific figure
     convergence: dict[str, dict] = field(default_factory=dict)  # strategy -> under-training guard
     verdict: list[str] = field(default_factory=list)  # plain sentences for the top of the report
+    budget: dict = field(default_factory=dict)  # the half-budget probe's reading (report.budget)
 
     @property
     def complete_runs(self) -> list[dict]:

@@ -13,6 +13,7 @@ import json
 from html import escape
 from typing import TYPE_CHECKING
 
+from .budget import budget_banner
 from .markdown import (
     command_text,
     convergence_banner,
@@ -72,7 +73,7 @@ def render_html(ctx: ReportContext) -> str:
     body = [f"<h1>{t}</h1>", '<dl class="facts">']
     body += [f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts(ctx)]
     body.append("</dl>")
-    for banner in (incomplete_banner(ctx), convergence_banner(ctx)):
+    for banner in (incomplete_banner(ctx), convergence_banner(ctx), budget_banner(ctx.budget)):
         if banner:
             body.append(f'<p class="warn">{escape(banner)}</p>')
     body += ["<h2>Verdict</h2>", "<ul>"] + [f"<li>{_md_code(line)}</li>" for line in ctx.verdict]

@@ -11,6 +11,7 @@ import shlex
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from .budget import budget_banner
 from .tables import cost_table, incomplete_table, main_table, paired_table, to_markdown
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def render_markdown(ctx: ReportContext) -> str:
     """The whole report.md text."""
     out = [f"# {title(ctx)}", ""]
     out += [f"- **{k}:** {v}" for k, v in facts(ctx)]
-    for banner in (incomplete_banner(ctx), convergence_banner(ctx)):
+    for banner in (incomplete_banner(ctx), convergence_banner(ctx), budget_banner(ctx.budget)):
         if banner:
             out += ["", f"> **{banner}**"]
     out += ["", "## Verdict", ""] + [f"- {line}" for line in ctx.verdict]
