@@ -69,7 +69,7 @@ def _stage0_fit(
     optim = OptimConfig(
         epochs=epochs, batch_size=cfg["batch_size"], lr=cfg["lr"], momentum=cfg["momentum"],
         nesterov=cfg["nesterov"], weight_decay=cfg["weight_decay"], schedule="cosine",
-        device=str(device), eval_every=epochs, drop_last=False,
+        device=str(device), channels_last=bool(cfg["channels_last"]), eval_every=epochs, drop_last=False,
     )  # fmt: skip
     strategy = TransformStrategy("if-da-baseline", base)
     fit(model, stage_ds, strategy, optim, d, gens={"data": g, "aug": g}, config=cfg,
