@@ -31,6 +31,7 @@ from .rundir import RunDirError, check_out, prepare_out, refuse_changed
 from .runs import (
     TrainConfig,
     budget,
+    build_run_strategy,
     check_device,
     check_loader,
     prepare_data,
@@ -144,12 +145,22 @@ def quick_preset() -> CompareConfig:
     )
 
 
-def _gallery(strategy_text: str, ds, path: Path, model_name: str = "small_cnn") -> None:
-    """Three draws of the strategy on one image per class; model-based methods see an untrained net."""
+def _gallery(
+    strategy_text: str, ds, path: Path, model_name: str = "small_cnn", run_dir: Path | None = None
+) -> None:
+    """Three draws of the strategy on one image per class; model-based methods see an untrained net.
+
+    A strategy with a search (style, GAN, IF-DA) has nothing to draw before its pre-training stage:
+    its gallery is drawn after the runs from ``run_dir`` (seed 0), whose cached artefact it loads.
+    """
     from .gallery import grid_png
     from .models import build_model
 
-    strategy = build_strategy(strategy_text)
+    if run_dir is None:
+        strategy = build_strategy(strategy_text)
+    else:  # the run's own resolved config, so the stage's cache key matches and nothing retrains
+        run_cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+        strategy = build_run_strategy(run_cfg, ds, run_dir, progress=False)
     cls = ds.train_y
     picks = torch.stack([(cls == c).nonzero()[0, 0] for c in range(min(8, ds.num_classes))])
     x = ds.train_x[picks]
@@ -210,8 +221,10 @@ def compare(
         f"epochs = {plan['steps']} steps of {plan['batch_size']}, model {cfg.train.model} -> {out}",
         flush=True,
     )
+    searched = [s for s in cfg.strategies if STRATEGIES[parse_strategy(s)[0]].search]
     for s in cfg.strategies:
-        _gallery(s, ds, out / strategy_dirname(s) / "gallery.png", cfg.train.model)
+        if s not in searched:
+            _gallery(s, ds, out / strategy_dirname(s) / "gallery.png", cfg.train.model)
     todo = [  # seed-major: an interrupted compare still has every strategy
         (replace(cfg.train, strategy=s, seed=seed), out / strategy_dirname(s) / f"seed{seed}")
         for seed in range(cfg.seeds)
@@ -225,6 +238,9 @@ def compare(
             train_run(run_cfg, rdir, resume=resume, progress=progress, dataset=ds)
     else:
         _run_parallel(todo, cfg.jobs, resume, ds)
+    for s in searched:
+        d = out / strategy_dirname(s)
+        _gallery(s, ds, d / "gallery.png", cfg.train.model, d / "seed0")
     if cfg.budget_check == "half" and plan["epochs"] >= 2:
         compare(probe_config(cfg, plan), resume=resume, overwrite=overwrite, progress=progress,
                 command=f"{meta['command']}  [budget probe: half the epochs]")  # fmt: skip

@@ -196,3 +196,21 @@ def test_gan_strategy_trains_through_its_search(tmp_path):
                "--tta-policy-views", "1", "--quiet", "--out", str(out)])  # fmt: skip
     assert rc == 0 and (out / "final.json").is_file() and (out / "gan_samples.png").stat().st_size > 0
     assert (out / "gan" / "dcgan" / "done.json").is_file()
+
+
+def test_compare_draws_galleries_of_searched_strategies_from_their_artefact(tmp_path):
+    """A style/GAN gallery needs the trained network: compare draws it after the runs (it once crashed)."""
+    from PIL import Image
+
+    from augkit.experiment import CompareConfig, compare
+    from augkit.runs import TrainConfig
+
+    train = TrainConfig(dataset="digits", test_subset=100, epochs=1, batch_size=64, adv_images=16,
+                        tta_policy_views=1, threads=1)  # fmt: skip
+    specs = ["style:iterations=3,crops=4", "gan:iterations=3"]
+    cfg = CompareConfig(strategies=specs, seeds=1, out=str(tmp_path / "cmp"), train=train, budget_check="off")
+    compare(cfg, progress=False)
+    for s in ("style_iterations_3_crops_4", "gan_iterations_3"):
+        im = Image.open(tmp_path / "cmp" / s / "gallery.png")
+        assert im.size[0] > 8 * 8 and im.size[1] > 4 * 8  # 8 classes x (original + 3 draws)
+        assert (tmp_path / "cmp" / s / "seed0" / "final.json").exists()
