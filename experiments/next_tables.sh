@@ -24,7 +24,7 @@ s=$root/search
 case $queue in
   search)
     search fast-autoaugment "$s/faa" --epochs 60 --options folds=5,candidates=200
-    search randaugment-grid "$s/ra-grid" --epochs 60 --options 'n=1;2;3,m=3;6;9;12'
+    search randaugment-grid "$s/ra-grid" --epochs 60 --options 'n=1;2;3,m=3;6;9'
     search pba "$s/pba" --epochs 60 --options population=8,interval=3
     search tanda "$s/tanda" --options generator=lstm,iterations=2000
     search autoaugment "$s/aa" --epochs 30 --options iterations=20,batch=8 ;;
