@@ -94,7 +94,7 @@ def tables(out: Path, runs: list[dict], baseline: str | None) -> str:
 
 
 def run_files(out: Path, runs: list[dict]) -> list[Path]:
-    """Paths (relative to ``out``) of every run's small files: logs, final results, declared artefacts."""
+    """Paths (relative to ``out``) of every run's small files: logs, results, artefacts, search costs."""
     specs = method_specs(list(dict.fromkeys(r["strategy"] for r in runs)))
     files = []
     for r in runs:
@@ -104,6 +104,8 @@ def run_files(out: Path, runs: list[dict]) -> list[Path]:
             path = rdir / name
             if path.is_file() and path.name not in NEVER_COPIED:
                 files.append(path.relative_to(out))
+        # a search stage's done.json: its cache key and cost (wall seconds, CPU minutes), no weights
+        files += sorted(p.relative_to(out) for p in rdir.glob("*/**/done.json"))
     return files
 
 

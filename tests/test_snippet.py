@@ -168,3 +168,16 @@ def test_gitignore_keeps_docs_galleries_committable():
 
     assert ignored("gallery.png")  # the `augkit gallery` default output at the top level
     assert not ignored("docs/results/cmp/none/gallery.png")
+
+
+def test_search_stage_costs_are_copied_but_not_their_weights(tmp_path: Path):
+    spec = importlib.util.spec_from_file_location("snippet", SNIPPET)
+    snippet = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(snippet)
+    out = tmp_path / "cmp"
+    rdir = out / "style" / "seed0"
+    (rdir / "style" / "style_net").mkdir(parents=True)
+    for f in (*RUN_FILES, "style/style_net/done.json", "style/style_net/artefact.pt", "done.json"):
+        (rdir / f).write_text("{}")
+    got = {str(p) for p in snippet.run_files(out, [{"strategy": "style", "run_dir": str(rdir)}])}
+    assert got == {f"style/seed0/{f}" for f in RUN_FILES} | {"style/seed0/style/style_net/done.json"}
