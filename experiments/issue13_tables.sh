@@ -8,6 +8,7 @@
 #   bash experiments/issue13_tables.sh unc   ROOT   # table 6: uncertainty-based sampling vs RandAugment
 #   bash experiments/issue13_tables.sh patch ROOT   # issue 15: ERM vs GDRO vs CLAMP on the zigzag benchmark
 #   bash experiments/issue13_tables.sh t1x2  ROOT   # table 1 at n = 6,000 with twice the auto budget (68 epochs)
+#   bash experiments/issue13_tables.sh ifda  ROOT   # table 5: IF-DA at 1 % of the labels, as written and two variants
 # Queue order used in session 5: "spa; unc" on one queue and "t1; patch; t1x2; mix" on the other.
 set -euo pipefail
 queue=$1; root=${2:-runs}
@@ -42,6 +43,9 @@ case $queue in
   mix)
     run "$root/mix-n1000" --subset 1000 --eval-every 8 \
       --strategies "none,label-smoothing:eps=0.1,mixup:alpha=1,cutmix:alpha=1,manifold-mixup:alpha=2" ;;
+  ifda)  # 600 images = 1 % of the labels; stages 0-3 use the 1,000-image validation split as hyper-validation
+    run "$root/ifda-n600" --subset 600 --eval-every 0 \
+      --strategies "none,standard,if-da,if-da:trust=100,if-da:pretrain=identity,trust=100" ;;
   unc)
     run "$root/unc-n1000" --subset 1000 --eval-every 8 \
       --strategies "none,randaugment,uncertainty:l=4,c=1" ;;
@@ -49,5 +53,5 @@ case $queue in
     out="$root/patch-zigzag"
     resume=(); [ -d "$out" ] && resume=(--resume)  # finished runs are kept, the report rewritten
     augkit patch --out "$out" --seeds 3 --threads 1 --channels-last true --quiet "${resume[@]}" ;;
-  *) echo "queue must be spa, aaa, t1, t1x2, mix, unc or patch" >&2; exit 2 ;;
+  *) echo "queue must be spa, aaa, t1, t1x2, mix, ifda, unc or patch" >&2; exit 2 ;;
 esac

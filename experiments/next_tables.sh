@@ -6,6 +6,7 @@
 #   bash experiments/next_tables.sh searched ROOT   # issue 14: replay every found policy vs RA / TA / AA (3 seeds)
 #   bash experiments/next_tables.sh model    ROOT   # issue 15: style and GAN augmentation vs standard / TA
 #   bash experiments/next_tables.sh distill  ROOT   # issue 15: data distillation vs supervised at 1 % and 10 % labels
+#   bash experiments/next_tables.sh patchstyle ROOT # issue 15: style augmentation on the zigzag (spurious local pattern) task
 set -euo pipefail
 queue=$1; root=${2:-runs}
 data=(--dataset fashion-mnist --subset 1000 --val 1000 --model small_cnn_half --channels-last true --threads 1)
@@ -37,5 +38,10 @@ case $queue in
     for n in 600 6000; do  # 1 % and 10 % of the 60,000 training labels; the rest is the unlabeled pool
       run "$root/distill-n$n" --subset "$n" --eval-every 0 --strategies "standard,distill"
     done ;;
-  *) echo "queue must be search, searched, model or distill" >&2; exit 2 ;;
+  patchstyle)  # ERM/GDRO/CLAMP as in §12, plus style (no other augmentation under it) and TrivialAugment
+    out="$root/patch-style"
+    resume=(); [ -d "$out" ] && resume=(--resume)
+    augkit patch --methods "none,gdro,clamp,style:base=none,trivialaugment" --out "$out" --seeds 3 --threads 1 \
+      --channels-last true --quiet "${resume[@]}" ;;
+  *) echo "queue must be search, searched, model, distill or patchstyle" >&2; exit 2 ;;
 esac
