@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -191,11 +193,31 @@ def test_gan_strategy_trains_through_its_search(tmp_path):
     from augkit.cli import main
 
     out = tmp_path / "g"
-    rc = main(["train", "--strategy", "gan:iterations=20,ratio=0.5", "--dataset", "digits", "--subset", "200",
-               "--val", "50", "--epochs", "2", "--threads", "1", "--adv-images", "50",
+    rc = main(["train", "--strategy", "gan:iterations=20,ratio=0.5,fid_epochs=30", "--dataset", "digits",
+               "--subset", "400", "--val", "100", "--epochs", "2", "--threads", "1", "--adv-images", "50",
                "--tta-policy-views", "1", "--quiet", "--out", str(out)])  # fmt: skip
     assert rc == 0 and (out / "final.json").is_file() and (out / "gan_samples.png").stat().st_size > 0
     assert (out / "gan" / "dcgan" / "done.json").is_file()
+    fr = json.loads((out / "gan_frechet.json").read_text())
+    t = fr["trained_features"]
+    assert t["held_out"] == "validation" and t["images"] == 100
+    assert t["feature_net_error"] < 0.5  # the feature net learned the classes (chance is 0.9)
+    # 20 GAN iterations are far from the data; real training images are close to held-out ones
+    assert t["generated_vs_held_out"] > 3 * t["train_vs_held_out"] > 0
+    assert set(fr["random_features"]) == {"generated_vs_real", "real_vs_real"}
+    assert fr["costs"]["features"]["cpu_minutes"] > 0 and not fr["costs"]["features"]["cached"]
+
+
+def test_frechet_matches_the_closed_form_of_gaussians():
+    """FID's formula: |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^1/2); for b = 2a + m: |m|^2 + tr(S1)."""
+    from augkit.generative.gan import frechet
+
+    a = torch.randn(4000, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    a = a - a.mean(0)
+    m = torch.tensor([1.0, -2.0, 0.5, 0.0, 0.0, 3.0], dtype=torch.float64)
+    s1 = torch.cov(a.T)
+    assert frechet(a, a) == pytest.approx(0.0, abs=1e-8)
+    assert frechet(a, 2 * a + m) == pytest.approx(float((m**2).sum() + torch.trace(s1)), rel=1e-6)
 
 
 def test_compare_draws_galleries_of_searched_strategies_from_their_artefact(tmp_path):

@@ -10,10 +10,11 @@ one D and one G step per iteration (DCGAN's settings).  Image sides must be divi
 and 32 are).  Weights are drawn from N(0, 0.02) (DCGAN), BN scales from N(1, 0.02), all from an
 explicit generator; the global RNG is never used.
 
-Sanity check (:func:`frechet_distance`): the Fréchet distance between Gaussians fitted to real and
-generated images' mean-pooled random-filter features (:class:`augkit.generative.RandomFeatures`).
-The issue asks for the project's own *trained* features; this is FID's formula on random ones,
-comparable only within augkit.
+Sanity checks: :func:`frechet` is FID's formula (Heusel et al. 2017) on any features;
+:func:`frechet_distance` applies it to mean-pooled random-filter features
+(:class:`augkit.generative.RandomFeatures`), and the GAN search (:mod:`augkit.search.gan`) also
+applies it to the embeddings of a classifier trained here on the real images (FID uses an
+ImageNet Inception net, which nothing here may download).  Both are comparable only within augkit.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from torch import Tensor, nn
 from ..sample import randint, randn
 from .features import RandomFeatures
 
-__all__ = ["ConditionalGAN", "frechet_distance", "train_gan"]
+__all__ = ["ConditionalGAN", "frechet", "frechet_distance", "train_gan"]
 
 Z = 64
 
@@ -133,18 +134,20 @@ def train_gan(
     return gan, history
 
 
-def frechet_distance(real: Tensor, fake: Tensor, seed: int = 0) -> float:
-    """Fréchet distance of Gaussians fitted to mean-pooled random-filter features (uint8 inputs)."""
+def frechet(fa: Tensor, fb: Tensor) -> float:
+    """Fréchet distance of Gaussians fitted to two feature sets ``(N, D)`` (FID's formula)."""
     import numpy as np
     from scipy import linalg
 
+    a, b = fa.double().cpu().numpy(), fb.double().cpu().numpy()
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(s1 @ s2).real
+    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def frechet_distance(real: Tensor, fake: Tensor, seed: int = 0) -> float:
+    """Fréchet distance of Gaussians fitted to mean-pooled random-filter features (uint8 inputs)."""
     feats = RandomFeatures(real.shape[1], seed, maps=16)
     with torch.no_grad():
-        fr, ff = (
-            torch.cat([f.mean(dim=(2, 3)) for f in feats(t.float() / 255)], 1).double().numpy()
-            for t in (real, fake)
-        )
-    mu1, mu2 = fr.mean(0), ff.mean(0)
-    s1, s2 = np.cov(fr, rowvar=False), np.cov(ff, rowvar=False)
-    covmean = linalg.sqrtm(s1 @ s2).real
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+        fr, ff = (torch.cat([f.mean(dim=(2, 3)) for f in feats(t.float() / 255)], 1) for t in (real, fake))
+    return frechet(fr, ff)

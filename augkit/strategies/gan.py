@@ -1,6 +1,6 @@
 """Strategy ``gan``: GAN-based augmentation — real batches extended by class-conditional DCGAN samples.
 
-``gan:ratio=0.5,iterations=2000`` — its search (:mod:`augkit.search.gan`) trains the DCGAN
+``gan:ratio=0.5,iterations=2000,fid_epochs=30`` — its search (:mod:`augkit.search.gan`) trains the DCGAN
 (:mod:`augkit.generative.gan`) on the run's training images before the run; every batch of B
 real images (base pipeline applied) then gets ``round(ratio * B)`` generated images, their labels
 drawn uniformly over the classes with the run's augmentation generator (the generated images
@@ -64,11 +64,12 @@ STRATEGY_DEFS: dict[str, StrategyDef] = {
         {
             "ratio": (float_in(0, 4, low_open=True), 0.5),
             "iterations": (int_at_least(1), 2000),
+            "fid_epochs": (int_at_least(0), 30),
             **BASE_OPTIONS,
         },
         "GAN augmentation: class-conditional DCGAN samples (trained in its search on the training images) "
         "added to every batch at ratio",
         search="augkit.search.gan:search",
-        artefacts=("gan_samples.png",),
+        artefacts=("gan_samples.png", "gan_frechet.json"),
     ),
 }
