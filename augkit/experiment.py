@@ -38,7 +38,7 @@ from .runs import (
     train_run,
     with_added_defaults,
 )
-from .strategies import STRATEGIES, Context, build_strategy, parse_strategy, strategy_dirname
+from .strategies import STRATEGIES, Context, build_strategy, has_search, parse_strategy, strategy_dirname
 from .strategies.spec import load_entry
 
 __all__ = [
@@ -221,7 +221,7 @@ def compare(
         f"epochs = {plan['steps']} steps of {plan['batch_size']}, model {cfg.train.model} -> {out}",
         flush=True,
     )
-    searched = [s for s in cfg.strategies if STRATEGIES[parse_strategy(s)[0]].search]
+    searched = [s for s in cfg.strategies if has_search(s)]
     for s in cfg.strategies:
         if s not in searched:
             _gallery(s, ds, out / strategy_dirname(s) / "gallery.png", cfg.train.model)

@@ -31,7 +31,7 @@ from .io import atomic_write_text, load_torch
 from .models import build_model
 from .rundir import refuse_changed
 from .search import run_strategy_search
-from .strategies import STRATEGIES, Strategy, build_strategy, parse_strategy
+from .strategies import STRATEGIES, Strategy, build_strategy, has_search, parse_strategy
 from .train import CHECKPOINT, SCHEDULES, OptimConfig, fit, streams
 
 __all__ = [
@@ -261,7 +261,7 @@ def prepare_data(cfg: TrainConfig) -> _data.ImageDataset:
 
 def check_loader(cfg: TrainConfig, ds: _data.ImageDataset) -> None:
     """Refuse a streamed training set for a strategy whose pre-training stage needs it in memory."""
-    if isinstance(ds.train_x, FileImages) and STRATEGIES[parse_strategy(cfg.strategy)[0]].search:
+    if isinstance(ds.train_x, FileImages) and has_search(cfg.strategy):
         raise ValueError(
             f"--loader {cfg.loader}: strategy {cfg.strategy!r} runs a pre-training stage over the whole "
             f"training set in memory, which this run streams from files ({ds.train_x.shape[0]} images); "

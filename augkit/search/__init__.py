@@ -15,7 +15,7 @@ from typing import Any
 
 from ..data.base import ImageDataset
 from ..strategies.base import Strategy
-from ..strategies.registry import STRATEGIES, parse_strategy
+from ..strategies.registry import STRATEGIES, has_search, parse_strategy
 from ..strategies.spec import load_entry
 from .cache import cached_stage, stage_done
 
@@ -49,5 +49,5 @@ def run_strategy_search(
     progress: bool = False,
 ) -> None:
     """Give ``strategy`` (built from ``text``) its search artefact, if its declaration names a search."""
-    if STRATEGIES[parse_strategy(text)[0]].search:
+    if has_search(text):
         strategy.load_artefact(run_search(text, data, fit, out_dir, config, progress))

@@ -1,7 +1,7 @@
 """Training-time strategies: one module per method that changes how training uses augmentation."""
 
 from .base import Batch, Context, Strategy, TransformStrategy, one_hot, soft_cross_entropy
-from .registry import STRATEGIES, build_strategy, parse_strategy, strategy_dirname
+from .registry import STRATEGIES, build_strategy, has_search, parse_strategy, strategy_dirname
 
 __all__ = [
     "STRATEGIES",
@@ -10,6 +10,7 @@ __all__ = [
     "Strategy",
     "TransformStrategy",
     "build_strategy",
+    "has_search",
     "one_hot",
     "parse_strategy",
     "soft_cross_entropy",

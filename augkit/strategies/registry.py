@@ -23,7 +23,7 @@ from .spec import StrategyDef, base_augments, int_at_least, parse_bool, parse_ke
 _bool = parse_bool
 _base = base_augments
 
-__all__ = ["STRATEGIES", "build_strategy", "parse_strategy", "strategy_dirname"]
+__all__ = ["STRATEGIES", "build_strategy", "has_search", "parse_strategy", "strategy_dirname"]
 
 
 def _with_base(
@@ -149,6 +149,11 @@ def parse_strategy(text: str) -> tuple[str, dict[str, Any]]:
     spec = STRATEGIES[name]
     opts = parse_key_values(f"strategy {name!r}", rest, spec.options, spec.bare_option)
     return name, opts
+
+
+def has_search(text: str) -> bool:
+    """Whether the strategy ``text`` names declares a pre-training search (style, gan, if-da, ...)."""
+    return bool(STRATEGIES[parse_strategy(text)[0]].search)
 
 
 def build_strategy(text: str) -> Strategy:
