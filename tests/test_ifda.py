@@ -353,3 +353,26 @@ def test_cuda_matches_cpu():
     for m in inf.SOLVERS:
         out = inf.inverse_hvp(v.cuda(), h.cuda(), W.cuda(), b.cuda(), m, damping=0.1, depth=3000)
         torch.testing.assert_close(out.cpu(), ref, rtol=1e-3, atol=1e-6)
+
+
+def test_stage0_trains_f_with_the_runs_loop_options(tmp_path):
+    """Stage 0 takes the run's warmup, label smoothing and schedule (it once rebuilt SGD by hand and
+    dropped them); only the budget, device, evaluation and ragged-batch handling are its own."""
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fit(model, data, strategy, optim, out_dir, **kw):
+        seen.append(optim)
+        raise Stop
+
+    ds = _colour_fixture(32)
+    opts = IFDAOptions(tau=8, width=8, f_epochs=3, gan_epochs=1, eg_epochs=1, val=0.25)
+    cfg = {"batch_size": 16, "epochs": 7, "seed": 0, "label_smoothing": 0.1, "warmup_epochs": 1.0,
+           "schedule": "step", "drop_last": True, "eval_every": 2}  # fmt: skip
+    with pytest.raises(Stop):
+        run_stages(ds, cfg, opts, tmp_path / "r", fit=fit)
+    (o,) = seen
+    assert (o.label_smoothing, o.warmup_epochs, o.schedule, o.batch_size) == (0.1, 1.0, "step", 16)
+    assert (o.epochs, o.eval_every, o.drop_last, o.device) == (3, 3, False, "cpu")

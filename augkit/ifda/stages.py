@@ -21,8 +21,8 @@ Choices the paper leaves open:
 * Validation split: the dataset's own, else a stratified ``val`` fraction (0.1) carved from the
   training images with the config's ``subset_seed`` (the paper's "hyper-validation set", §5.3).
   Stages 0-3 see only the rest; stage 4 (the run) trains on the whole training set as given.
-* F in stage 0: the run's model architecture and SGD settings (lr, momentum, Nesterov, weight
-  decay on weights only, cosine per-step schedule, no label smoothing, every batch kept),
+* F in stage 0: the run's model architecture and loop options (lr, momentum, Nesterov, weight
+  decay on weights only, schedule, warmup, label smoothing, amp, layout; every batch kept),
   ``f_epochs`` epochs (0: the run's epochs); one generator drives data order and augmentation.
 * The Hessian is taken over the un-augmented training split's features at theta-hat (a
   deterministic empirical risk), with the weight decay as l2 on W and damping lambda = 0.01

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +66,9 @@ def _stage0_fit(
     """Train F with the baseline through the one loop, resuming its own checkpoint if the key matches."""
     tx, ty, vx, vy = split
     stage_ds = ImageDataset(ds.name, tx, ty, vx[:0], vy[:0], ds.classes, val_x=vx, val_y=vy)
-    optim = OptimConfig(
-        epochs=epochs, batch_size=cfg["batch_size"], lr=cfg["lr"], momentum=cfg["momentum"],
-        nesterov=cfg["nesterov"], weight_decay=cfg["weight_decay"], schedule="cosine",
-        device=str(device), channels_last=bool(cfg["channels_last"]), eval_every=epochs, drop_last=False,
-    )  # fmt: skip
+    # the run's loop options (schedule, warmup, label smoothing, amp, layout) with the stage's budget
+    base_optim = OptimConfig.from_options(cfg)
+    optim = replace(base_optim, epochs=epochs, device=str(device), eval_every=epochs, drop_last=False)
     strategy = TransformStrategy("if-da-baseline", base)
     fit(model, stage_ds, strategy, optim, d, gens={"data": g, "aug": g}, config=cfg,
         resume=(d / "checkpoint.pt").exists(), evals={"val": (vx, vy)}, label="if-da stage 0")  # fmt: skip
