@@ -29,7 +29,7 @@ case $queue in
     search pba "$s/pba" --epochs 60 --options population=8,interval=3
     search tanda "$s/tanda" --options generator=lstm,iterations=2000
     search autoaugment "$s/aa" --epochs 30 --options iterations=20,batch=8
-    search if-da "$s/ifda" --epochs 200 ;;  # stages 0-3 only, for the cost the IF-DA paper compares with AA's
+    augkit search if-da "${data[@]}" --out "$s/ifda" --quiet --epochs 200 ;;  # stages 0-3 only, for the cost the IF-DA paper compares with AA's
   searched)
     run "$root/searched-n1000" --eval-every 8 --strategies \
       "randaugment,trivialaugment,autoaugment,policy:file=$s/faa/policy.json,policy:file=$s/ra-grid/policy.json,pba:file=$s/pba/schedule.json,length=60,tanda:file=$s/tanda/tanda.pt,policy:file=$s/aa/policy.json" ;;
