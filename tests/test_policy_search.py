@@ -128,6 +128,23 @@ def test_fast_autoaugment_merges_top_policies_and_is_seeded(tmp_path):
     doc = json.loads((tmp_path / "a" / "policy.json").read_text())
     assert s["kept_policies"] == 4 and len(doc["sub_policies"]) == 8  # 2 folds x 2 steps x 1 x 2 subs
     assert doc == json.loads((tmp_path / "b" / "policy.json").read_text())
+    # the search's cost counts the density matching (TPE), not only the fold models
+    c = s["cost"]
+    assert c["density_matching_cpu_minutes"] > 0 and c["density_matching_wall_minutes"] > 0
+    assert c["total_cpu_minutes"] == pytest.approx(c["trial_cpu_minutes"] + c["density_matching_cpu_minutes"])
+    again = _search("fast-autoaugment", tmp_path / "a", opts)  # every fold cached: the timing is kept
+    assert again["cost"] == c
+
+
+def test_search_cost_is_unknown_when_a_phase_was_not_timed():
+    from augkit.policy_search.common import search_cost
+
+    trials = [{"cpu_seconds": 60.0, "wall_seconds": 90.0}, {"cpu_seconds": 30.0, "wall_seconds": 30.0}]
+    c = search_cost(trials, {"tpe": {"cpu_seconds": 30.0, "wall_seconds": 60.0}})
+    assert (c["trial_cpu_minutes"], c["tpe_cpu_minutes"], c["total_cpu_minutes"], c["total_wall_minutes"]) == (
+        1.5, 0.5, 2.0, 3.0)  # fmt: skip
+    old = search_cost(trials, {"tpe": None})
+    assert old["total_cpu_minutes"] is None and old["tpe_cpu_minutes"] is None and old["trial_cpu_minutes"] == 1.5
 
 
 def test_ray_backend_gives_the_same_trials_as_local(tmp_path):

@@ -93,18 +93,25 @@ def _best_so_far_png(trials: list[dict], title: str) -> bytes:
 
 
 def write_report(
-    out: Path, method: str, options: dict, trials: list[dict], policy: Any, extra: dict, save: bool = True
+    out: Path,
+    method: str,
+    options: dict,
+    trials: list[dict],
+    policy: Any,
+    extra: dict,
+    save: bool = True,
+    phases: dict[str, dict | None] | None = None,
 ) -> dict:
     """Write policy.json (unless ``save`` is false: PBA's result is a schedule), search.json,
-    trials.csv, best_so_far.png and the gallery of ``policy``; return the summary."""
+    trials.csv, best_so_far.png and the gallery of ``policy``; return the summary.
+
+    ``phases``: work outside the trials (Fast AA's density matching), each ``{"cpu_seconds",
+    "wall_seconds"}`` or None where a cache predates its timing; the cost's totals include them
+    and are None when a phase is unknown, so a search's cost is never silently understated."""
     if save:
         save_policy(policy, str(out / "policy.json"))
     best = min(trials, key=lambda r: r["val_error"])
-    cost = {
-        "trials": len(trials),
-        "trial_cpu_minutes": sum(r["cpu_seconds"] for r in trials) / 60,
-        "trial_wall_minutes": sum(r["wall_seconds"] for r in trials) / 60,
-    }
+    cost = search_cost(trials, phases or {})
     summary = {
         "method": method,
         "options": options,
@@ -125,3 +132,20 @@ def write_report(
     atomic_write_text(out / "search.json", json.dumps({**summary, "trials": rows}, indent=1))
     atomic_write_bytes(out / "best_so_far.png", _best_so_far_png(trials, method))
     return summary
+
+
+def search_cost(trials: list[dict], phases: dict[str, dict | None]) -> dict:
+    """Trial cost plus the named phases' cost, in minutes (totals None if a phase was not timed)."""
+    cost = {
+        "trials": len(trials),
+        "trial_cpu_minutes": sum(r["cpu_seconds"] for r in trials) / 60,
+        "trial_wall_minutes": sum(r["wall_seconds"] for r in trials) / 60,
+    }
+    known = all(p is not None for p in phases.values())
+    for name, p in phases.items():
+        cost[f"{name}_cpu_minutes"] = None if p is None else p["cpu_seconds"] / 60
+        cost[f"{name}_wall_minutes"] = None if p is None else p["wall_seconds"] / 60
+    for kind in ("cpu", "wall"):
+        extra = sum(p[f"{kind}_seconds"] for p in phases.values() if p is not None) / 60
+        cost[f"total_{kind}_minutes"] = cost[f"trial_{kind}_minutes"] + extra if known else None
+    return cost

@@ -32,6 +32,7 @@ Choices the paper leaves open (augkit's answer):
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -201,9 +202,10 @@ def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progres
         for k in range(o["folds"])
     ]
     folds = run_trials(train_fold, specs, out, progress=progress, **trial_opts)
-    kept = []
+    kept, timings = [], []
     for k, spec in enumerate(specs):
-        kept += _search_fold(cfg, fcfg, o, k, Path(spec["dir"]), trial_opts, progress)
+        fold_kept, timing = _search_fold(cfg, fcfg, o, k, Path(spec["dir"]), trial_opts, progress)
+        kept, timings = kept + fold_kept, timings + [timing]
     subs = [sp for _, params in kept for sp in _policy(params, o["subs"]).sub_policies]
     policy = Policy(subs, name=f"fast-autoaugment-{len(kept)}x{o['subs']}")
     return write_report(
@@ -213,16 +215,26 @@ def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progres
         folds,
         policy,
         {"kept_policies": len(kept), "kept_errors": [e for e, _ in kept]},
+        phases={"density_matching": _sum_timings(timings)},
     )
+
+
+def _sum_timings(timings: list[dict | None]) -> dict | None:
+    """The folds' density-matching time summed; None if a fold's cache predates its timing."""
+    if any(t is None for t in timings):
+        return None
+    return {k: sum(t[k] for t in timings) for k in ("cpu_seconds", "wall_seconds")}
 
 
 def _search_fold(
     cfg: TrainConfig, fcfg: TrainConfig, o: dict, k: int, d: Path, trial_opts: dict, progress: bool
-) -> list[tuple[float, dict]]:
-    """TPE on fold ``k``; cached in ``d/tpe.pt`` so a resumed search does not repeat it."""
+) -> tuple[list[tuple[float, dict]], dict | None]:
+    """TPE on fold ``k`` and its time; cached in ``d/tpe.pt`` so a resumed search does not repeat it."""
     cache = d / "tpe.pt"
     if cache.is_file():
-        return load_torch(cache)["kept"]
+        stored = load_torch(cache)
+        return stored["kept"], stored.get("timing")
+    t0, c0 = time.perf_counter(), time.process_time()
     data = _fold_data(fcfg, o["ratio"], k)
     model = run_model(fcfg, data, torch.Generator().manual_seed(0))
     model.load_state_dict(load_torch(d / MODEL_FILE))
@@ -241,5 +253,6 @@ def _search_fold(
         print(
             f"fast-autoaugment: fold {k + 1}/{o['folds']}: best augmented-D_A error {100 * kept[0][0]:.2f} %"
         )
-    atomic_save_torch(cache, {"kept": kept})
-    return kept
+    timing = {"cpu_seconds": time.process_time() - c0, "wall_seconds": time.perf_counter() - t0}
+    atomic_save_torch(cache, {"kept": kept, "timing": timing})
+    return kept, timing
