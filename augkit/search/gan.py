@@ -90,7 +90,17 @@ def search(
     return GANArtefact(gan, summary)
 
 
-def _frechet_stage(gan, data, fit, out_dir, options, config, key, art, cost) -> dict:
+def _frechet_stage(
+    gan: ConditionalGAN,
+    data: ImageDataset,
+    fit: Callable,
+    out_dir: str | Path,
+    options: dict,
+    config: dict,
+    key: dict,
+    art: dict,
+    cost: dict,
+) -> dict:
     """Cached trained-feature Fréchet check; writes ``FRECHET_FILE`` (both checks and their costs)."""
     fkey = {**key, "fid_epochs": options["fid_epochs"], **{k: config.get(k) for k in RUN_KEYS}}
     trained, fcost = cached_stage(
@@ -118,7 +128,9 @@ def _held_out(data: ImageDataset) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     return data.train_x[n : 2 * n], data.train_y[n : 2 * n], data.train_x[:n], "training second half"
 
 
-def _trained_frechet(gan, data: ImageDataset, fit: Callable, d: Path, options: dict, config: dict) -> dict:
+def _trained_frechet(
+    gan: ConditionalGAN, data: ImageDataset, fit: Callable, d: Path, options: dict, config: dict
+) -> dict:
     """Train the feature net on the real images, then the Fréchet distances in its embedding."""
     seed, c = int(config.get("seed", 0)), data.train_x.shape[1]
     model = build_model(config.get("model", "small_cnn"), c, data.num_classes, data.mean(), data.std(),
