@@ -6,7 +6,7 @@
 Every strategy of the compare is one row: its mean ± std test error over seeds (from the compare's
 ``summary.json``) and the CPU minutes of the search that produced it, read from that search's own
 files: ``search.json`` (``cost.total_cpu_minutes`` where the search timed every phase, else the
-trial minutes, marked "trials only"), TANDA's ``cost.cpu_minutes_this_call``, IF-DA's
+trial minutes, marked "trials only"), TANDA's ``cost.cpu_minutes`` (all its calls), IF-DA's
 ``ifda/costs.json`` (stages 0-3).  A spec's ``file=`` path locates its search; when the compare
 ran elsewhere, the path's search folder name is looked up under ``--search-root``.  Published
 policies (RandAugment, TrivialAugment, AutoAugment's CIFAR policy) cost nothing here.
@@ -49,8 +49,10 @@ def cost_of(d: Path) -> tuple[float | None, str]:
     cost = json.loads((d / "search.json").read_text())["cost"]
     if cost.get("total_cpu_minutes") is not None:
         return cost["total_cpu_minutes"], "all phases"
+    if cost.get("cpu_minutes") is not None:
+        return cost["cpu_minutes"], "all calls"
     if "cpu_minutes_this_call" in cost:
-        return cost["cpu_minutes_this_call"], "one call"
+        return None, "not timed (a call resumed a state saved before timing)"
     return cost["trial_cpu_minutes"], "trials only"
 
 

@@ -27,7 +27,7 @@ def test_rows_read_each_searches_cost_and_moved_paths(tmp_path):
     root = tmp_path / "search"
     _search(root / "faa", {"trial_cpu_minutes": 1.0, "total_cpu_minutes": 5.0})
     _search(root / "aa", {"trial_cpu_minutes": 40.0})
-    _search(root / "tanda", {"cpu_minutes_this_call": 7.5})
+    _search(root / "tanda", {"cpu_minutes": 7.5, "cpu_minutes_this_call": 0.01})
     (root / "ifda" / "ifda").mkdir(parents=True)
     stages = {"0": {"cpu_minutes": 1.0}, "1": {"cpu_minutes": 0.5}}
     (root / "ifda" / "ifda" / "costs.json").write_text(json.dumps({"stages": stages}))
@@ -44,7 +44,7 @@ def test_rows_read_each_searches_cost_and_moved_paths(tmp_path):
         "randaugment": (0.0, "published"),
         "faa": (5.0, "all phases"),
         "aa": (40.0, "trials only"),
-        "tanda": (7.5, "one call"),
+        "tanda": (7.5, "all calls"),
         "mixup": (None, "not a policy search"),
     }
     assert search_cost.cost_of(root / "ifda") == (1.5, "stages 0-3")

@@ -95,9 +95,10 @@ def _key(o: dict) -> dict:
     return {k: v for k, v in o.items() if k not in ("iterations", "save_every")}
 
 
-def _state(p: dict, it: int, gen: torch.Generator, history: list, o: dict) -> dict:
+def _state(p: dict, it: int, gen: torch.Generator, history: list, o: dict, cost: dict | None) -> dict:
     return {
         "key": _key(o),
+        "cost": cost,  # CPU and wall seconds of every call so far (None: a state saved before timing)
         "iteration": it,
         "generator": gen.get_state(),
         "history": history,
@@ -120,20 +121,32 @@ def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progres
     o, ds = options, prepare_data(cfg)
     p = _parts(cfg, o, ds)
     seqs, base = TFSequence(), base_pipeline({"base": o["base"]})
-    gen, it, history = torch.Generator().manual_seed(cfg.seed), 0, []
+    gen, it, history, before = (
+        torch.Generator().manual_seed(cfg.seed),
+        0,
+        [],
+        {"cpu_seconds": 0.0, "wall_seconds": 0.0},
+    )
     if (out / STATE_FILE).is_file():
         st = load_torch(out / STATE_FILE)
         check_resumable(st.get("key"), _key(o), out)
         _restore(p, st)
         gen.set_state(st["generator"])
-        it, history = st["iteration"], st["history"]
+        it, history, before = st["iteration"], st["history"], st.get("cost")
     t0, c0, n = time.perf_counter(), time.process_time(), ds.train_x.shape[0]
+
+    def spent() -> dict | None:  # all calls' training time, as of now
+        if before is None:
+            return None
+        return {"cpu_seconds": before["cpu_seconds"] + time.process_time() - c0,
+                "wall_seconds": before["wall_seconds"] + time.perf_counter() - t0}  # fmt: skip
+
     while it < o["iterations"]:
         idx = randint(n, (2, o["batch"]), gen, "cpu")
         history.append(_step(p, ds.train_x[idx[0]], ds.train_x[idx[1]], seqs, base, gen))
         it += 1
         if it % o["save_every"] == 0 or it == o["iterations"]:
-            atomic_save_torch(out / STATE_FILE, _state(p, it, gen, history, o))
+            atomic_save_torch(out / STATE_FILE, _state(p, it, gen, history, o, spent()))
             if progress:
                 h = history[-1]
                 print(
@@ -161,11 +174,18 @@ def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progres
         "replay": f"tanda:file={out / RESULT_FILE}",
         "iterations": it,
         "final": history[-1],
-        "cost": {
-            "cpu_minutes_this_call": (time.process_time() - c0) / 60,
-            "wall_minutes_this_call": (time.perf_counter() - t0) / 60,
-        },
+        "cost": _cost(spent(), time.process_time() - c0, time.perf_counter() - t0),
         "gallery_written": True,
     }
     atomic_write_text(out / "search.json", json.dumps({**summary, "history": history[-50:]}, indent=1))
     return summary
+
+
+def _cost(total: dict | None, cpu_now: float, wall_now: float) -> dict:
+    """The search's cost over all its calls (None if its state predates timing) and this call's."""
+    return {
+        "cpu_minutes": None if total is None else total["cpu_seconds"] / 60,
+        "wall_minutes": None if total is None else total["wall_seconds"] / 60,
+        "cpu_minutes_this_call": cpu_now / 60,
+        "wall_minutes_this_call": wall_now / 60,
+    }
