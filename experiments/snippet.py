@@ -82,13 +82,14 @@ def _refuse(why: str) -> int:
     return 2
 
 
-def tables(out: Path, runs: list[dict], baseline: str | None) -> str:
-    """The compact metric table, the paired differences and the logged signals, as Markdown."""
+def tables(
+    out: Path, runs: list[dict], baseline: str | None, paired: tuple[str, ...] = ("test_error",)
+) -> str:
+    """The compact metric table, the paired differences of each ``paired`` metric and the logged
+    signals, as Markdown."""
     summary = summarize(runs, expected=config_strategies(load_config(out)))
-    parts = [
-        to_markdown(_metric_table(summary, METRICS)),
-        to_markdown(paired_table(paired_differences(runs, "test_error", baseline))),
-    ]
+    parts = [to_markdown(_metric_table(summary, METRICS))]
+    parts += [to_markdown(paired_table(paired_differences(runs, m, baseline))) for m in paired]
     sig = signals(runs)
     return "\n\n".join([*parts, sig] if sig else parts)
 
@@ -127,6 +128,9 @@ def main() -> None:
     p.add_argument("run_dir")
     p.add_argument("--baseline", default=None)
     p.add_argument("--copy", default=None, help="docs folder to copy the report and the run files into")
+    p.add_argument(
+        "--paired", default="test_error", help="comma-separated metrics to pair against the baseline"
+    )
     p.add_argument("--spa-sizes", default=None, help="SPA Table-1 layout for these sizes (run_dir: root)")
     a = p.parse_args()
     if a.spa_sizes:
@@ -135,7 +139,7 @@ def main() -> None:
     out = Path(a.run_dir)
     runs = finished_runs(out)
     report(out)
-    print(tables(out, runs, a.baseline))
+    print(tables(out, runs, a.baseline, tuple(a.paired.split(","))))
     if a.copy and Path(a.copy).resolve() != out.resolve():
         copy_results(out, runs, Path(a.copy))
 
