@@ -1,5 +1,8 @@
 """CPU cost of the AutoAugment search's controller (6 updates of 8 samples, PPO 4 epochs): the part of the
-search that search.json does not time (its cost counts the child models).  python experiments/aa_controller_cost.py"""
+search that search.json does not time (its cost counts the child models).
+
+    python experiments/aa_controller_cost.py
+"""
 
 import time
 
