@@ -43,8 +43,9 @@ case $queue in
   mix)
     run "$root/mix-n1000" --subset 1000 --eval-every 8 \
       --strategies "none,label-smoothing:eps=0.1,mixup:alpha=1,cutmix:alpha=1,manifold-mixup:alpha=2" ;;
-  ifda)  # 600 images = 1 % of the labels; stages 0-3 use the 1,000-image validation split as hyper-validation
-    run "$root/ifda-n600" --subset 600 --eval-every 0 \
+  ifda)  # 600 images = 1 % of the labels; stages 0-3 use the 1,000-image validation split as hyper-validation;
+        # no half-budget probe (session 8 ran it without, for time)
+    run "$root/ifda-n600" --subset 600 --eval-every 0 --budget-check off \
       --strategies "none,standard,if-da,if-da:trust=100,if-da:pretrain=identity,trust=100" ;;
   unc)
     run "$root/unc-n1000" --subset 1000 --eval-every 8 \
