@@ -31,7 +31,7 @@ case $queue in
     search autoaugment "$s/aa" --epochs 30 --options iterations=6,batch=8  # 20 iterations = 80 min here: cut
     augkit search if-da "${data[@]}" --out "$s/ifda" --quiet --epochs 200 ;;  # stages 0-3 only, for the cost the IF-DA paper compares with AA's
   searched)
-    run "$root/searched-n1000" --eval-every 8 --strategies \
+    run "$root/searched-n1000" --eval-every 8 --budget-check off --strategies \
       "randaugment,trivialaugment,autoaugment,policy:file=$s/faa/policy.json,policy:file=$s/ra-grid/policy.json,pba:file=$s/pba/schedule.json,length=60,tanda:file=$s/tanda/tanda.pt,policy:file=$s/aa/policy.json" ;;
   model)
     run "$root/model-n1000" --eval-every 8 --strategies "standard,trivialaugment,style,gan" ;;
