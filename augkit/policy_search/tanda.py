@@ -134,6 +134,7 @@ def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progres
         gen.set_state(st["generator"])
         it, history, before = st["iteration"], st["history"], st.get("cost")
     t0, c0, n = time.perf_counter(), time.process_time(), ds.train_x.shape[0]
+    total = before  # the cost stored with the state: a finished search re-called adds nothing
 
     def spent() -> dict | None:  # all calls' training time, as of now
         if before is None:
@@ -146,7 +147,8 @@ def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progres
         history.append(_step(p, ds.train_x[idx[0]], ds.train_x[idx[1]], seqs, base, gen))
         it += 1
         if it % o["save_every"] == 0 or it == o["iterations"]:
-            atomic_save_torch(out / STATE_FILE, _state(p, it, gen, history, o, spent()))
+            total = spent()
+            atomic_save_torch(out / STATE_FILE, _state(p, it, gen, history, o, total))
             if progress:
                 h = history[-1]
                 print(
@@ -174,7 +176,7 @@ def search(cfg: TrainConfig, out: Path, options: dict, trial_opts: dict, progres
         "replay": f"tanda:file={out / RESULT_FILE}",
         "iterations": it,
         "final": history[-1],
-        "cost": _cost(spent(), time.process_time() - c0, time.perf_counter() - t0),
+        "cost": _cost(total, time.process_time() - c0, time.perf_counter() - t0),
         "gallery_written": True,
     }
     atomic_write_text(out / "search.json", json.dumps({**summary, "history": history[-50:]}, indent=1))
