@@ -9,6 +9,8 @@
 #   bash experiments/issue13_tables.sh patch ROOT   # issue 15: ERM vs GDRO vs CLAMP on the zigzag benchmark
 #   bash experiments/issue13_tables.sh t1x2  ROOT   # table 1 at n = 6,000 with twice the auto budget (68 epochs)
 #   bash experiments/issue13_tables.sh ifda  ROOT   # table 5: IF-DA at 1 % of the labels, as written and two variants
+#   bash experiments/issue13_tables.sh mix2  ROOT   # table 4b: the rest of the mixing family on top of standard
+#   bash experiments/issue13_tables.sh unc400 ROOT  # table 6 at twice the auto budget (probe: attach unc-n1000)
 # Queue order used in session 5: "spa; unc" on one queue and "t1; patch; t1x2; mix" on the other.
 set -euo pipefail
 queue=$1; root=${2:-runs}
@@ -47,6 +49,12 @@ case $queue in
         # no half-budget probe (session 8 ran it without, for time)
     run "$root/ifda-n600" --subset 600 --eval-every 0 --budget-check off \
       --strategies "none,standard,if-da,if-da:trust=100,if-da:pretrain=identity,trust=100" ;;
+  mix2)  # standard is the reference (every mixer runs on top of it); Co-Mixup's full solver is 10x a step (section 6)
+    run "$root/mix2-n1000" --subset 1000 --eval-every 8 \
+      --strategies "standard,saliencymix,puzzlemix,comixup-simplified,augmix,samplepairing,ricap,mosaic" ;;
+  unc400)  # section 11b did not converge at 200 epochs; its table is this one's half-budget probe
+    run "$root/unc-n1000-x2" --subset 1000 --eval-every 16 --epochs 400 --budget-check off \
+      --strategies "none,randaugment,uncertainty:l=4,c=1" ;;
   unc)
     run "$root/unc-n1000" --subset 1000 --eval-every 8 \
       --strategies "none,randaugment,uncertainty:l=4,c=1" ;;
@@ -54,5 +62,5 @@ case $queue in
     out="$root/patch-zigzag"
     resume=(); [ -d "$out" ] && resume=(--resume)  # finished runs are kept, the report rewritten
     augkit patch --out "$out" --seeds 3 --threads 1 --channels-last true --quiet "${resume[@]}" ;;
-  *) echo "queue must be spa, aaa, t1, t1x2, mix, ifda, unc or patch" >&2; exit 2 ;;
+  *) echo "queue must be spa, aaa, t1, t1x2, mix, mix2, ifda, unc, unc400 or patch" >&2; exit 2 ;;
 esac
