@@ -52,6 +52,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from augkit.ops import _jit
 from augkit.ops._common import bound_of, check_image, finish, per_image, to_work
 
 __all__ = [
@@ -146,9 +147,19 @@ def _apply_lut(x: Tensor, lut: Tensor) -> Tensor:
     b, c, h, w = x.shape
     if x.numel() == 0:
         return x.clone()
+    if _jit.usable(x):
+        return _jit.lut(x, lut)
     rows = lut.reshape(-1, _LEVELS)
     idx = x.reshape(rows.shape[0], -1).to(torch.int64)
     return rows.gather(1, idx).view(b, c, h, w)
+
+
+def _jit_factor(x: Tensor, f: Tensor) -> Tensor | None:
+    """The ``(B,)`` factors when the compiled uint8 kernel applies (finite factors), else None."""
+    if not _jit.usable(x):
+        return None
+    fd = f.detach().reshape(-1)
+    return fd if bool(torch.isfinite(fd).all()) else None
 
 
 def _blend(img: Tensor, degenerate: Tensor, factor: Tensor, like: Tensor) -> Tensor:
@@ -162,6 +173,8 @@ def brightness(x: Tensor, factor: Tensor | float) -> Tensor:
     """``ImageEnhance.Brightness``: blend with black, i.e. ``x * factor`` clipped."""
     check_image(x)
     f = _param(factor, x, "factor", _work_dtype(x))
+    if _jit.usable(x):  # the same float32 product on the 256 levels, applied as a table
+        return _apply_lut(x, _finish_tmp(_levels(x) * f.detach().view(-1, 1), x))
     return _finish_tmp(to_work(x) * f, x)
 
 
@@ -191,6 +204,9 @@ def color(x: Tensor, factor: Tensor | float) -> Tensor:
     f = _param(factor, x, "factor", _work_dtype(x))
     if x.shape[1] == 1:
         return x.clone()
+    fj = _jit_factor(x, f)
+    if fj is not None:
+        return _jit.color(x, fj)
     return _blend(to_work(x), _luma(x), f, x)
 
 
@@ -202,6 +218,9 @@ def sharpness(x: Tensor, factor: Tensor | float) -> Tensor:
     h, w = x.shape[-2:]
     if h < 3 or w < 3:  # every pixel is border: the degenerate is the image itself
         return finish(work.clone(), x)
+    fj = _jit_factor(x, f)
+    if fj is not None:
+        return _jit.sharpness(x, fj)
     if work.requires_grad:
         rows = work[..., :, :-2] + work[..., :, 1:-1] + work[..., :, 2:]
         box = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]
@@ -289,15 +308,20 @@ def equalize(x: Tensor) -> Tensor:
     q = _to_levels(x)
     b, c, h, w = q.shape
     rows, n = b * c, h * w
-    offsets = torch.arange(rows, device=x.device).mul_(256).unsqueeze(1)
-    idx = q.reshape(rows, n).to(torch.int64)
-    hist = torch.bincount((idx + offsets).flatten(), minlength=rows * 256).view(rows, 256)
+    if _jit.usable(q):
+        hist = _jit.histogram(q)
+    else:
+        offsets = torch.arange(rows, device=x.device).mul_(256).unsqueeze(1)
+        idx = q.reshape(rows, n).to(torch.int64)
+        hist = torch.bincount((idx + offsets).flatten(), minlength=rows * 256).view(rows, 256)
     levels = torch.arange(256, device=x.device)
     last = torch.where(hist > 0, levels, -1).amax(dim=1, keepdim=True)
     step = (n - hist.gather(1, last)) // 255  # Pillow: (total - count of last non-zero bin) // 255
     cum = hist.cumsum(dim=1) - hist  # pixels strictly below each level
     lut = (step // 2 + cum) // step.clamp(min=1)
     lut = torch.where(step > 0, lut, levels).clamp_(0, 255)  # step 0 -> identity; Pillow clips lut
+    if _jit.usable(q):
+        return _from_levels(_jit.lut(q, lut.view(b, c, 256)), x)
     out = lut.to(torch.uint8).gather(1, idx).view(b, c, h, w)  # as _apply_lut, reusing idx
     return _from_levels(out, x)
 
@@ -322,10 +346,18 @@ def solarize(x: Tensor, threshold: Tensor | float) -> Tensor:
         # so those images get a zero xor mask instead.
         td = t.detach()
         k = torch.where(torch.isnan(td), 0.0, torch.ceil(td)).clamp_(0, 256)
-        allow = (k < 256).to(torch.uint8).neg_()
-        flip = x >= k.clamp(max=255).to(torch.uint8)
-        return flip.to(torch.uint8).neg_().bitwise_and_(allow).bitwise_xor_(x)
+        if _jit.usable(x):  # the same integer rule on the 256 levels, applied as a table
+            levels = torch.arange(_LEVELS, dtype=torch.uint8).expand(x.shape[0], 1, 1, _LEVELS)
+            return _apply_lut(x, _solarize_u8(levels, k).view(-1, _LEVELS))
+        return _solarize_u8(x, k)
     return torch.where(to_work(x) < t, x, invert(x))
+
+
+def _solarize_u8(x: Tensor, k: Tensor) -> Tensor:
+    """Invert (``x ^ 255``) where ``x >= k`` (k in 0..256 per image, 256 = keep all), in uint8."""
+    allow = (k < 256).to(torch.uint8).neg_()
+    flip = x >= k.clamp(max=255).to(torch.uint8)
+    return flip.to(torch.uint8).neg_().bitwise_and_(allow).bitwise_xor_(x)
 
 
 def posterize(x: Tensor, bits: Tensor | int) -> Tensor:

@@ -54,7 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from augkit.ops import rowshift
+from augkit.ops import _jit, rowshift
 from augkit.ops._common import check_image, finish, per_image, to_work
 from augkit.ops.filters import _gaussian_filter, _pad_reflect
 
@@ -255,6 +255,9 @@ def warp_affine(x: Tensor, matrix: Tensor, interpolation: str = "nearest", fill:
         plan = rowshift.row_shift_plan(coef, H) if _row_path(x) else None
         if plan is not None:  # translate / ShearX: whole-row windows, no per-pixel gather
             return rowshift.shift_rows(x, *plan, _native_fill(fill, x))
+        if _jit.usable(x):  # the same fixed-point indices, compiled: one pass over the bytes
+            fills = _native_fill(fill, x).reshape(-1, C).expand(B, C)
+            return _jit.warp_nearest(x, torch.cat(coef, 1).view(B, 6), fills)
         ix, iy = _affine_indices(coef, H, W)
         return _gather_nearest(x, ix, iy, fill)
     xw = to_work(x)

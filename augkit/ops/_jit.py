@@ -1,0 +1,211 @@
+"""Compiled uint8 CPU kernels (numba) behind the colour and nearest-warp ops.
+
+Why: on CPU the torch forms of these ops are bound by batch-sized float32 temporaries and an
+int64 gather index, 5-40 ns per pixel at 224 px (docs/RESULTS.md section 14); a compiled loop
+over the uint8 pixels touches each byte once.  Each kernel computes *the same arithmetic* as
+the torch path it replaces, so results are bit-identical (``tests/test_jit.py`` compares every
+kernel with the torch path, exhaustively over the 256 levels where the result depends on them):
+
+- ``lut``: a per-row (image and channel) table of 256 levels, built by the caller with the
+  torch expression of the op on the levels; applying a table is exact by construction.
+- ``color`` / ``sharpness``: float32 ``v * f + d * (1 - f)`` rounded half to even and clamped,
+  in the order torch evaluates ``(img * f).add_(d * (1 - f))``; float32 multiplies and adds
+  are IEEE in both (numba is run without fastmath, so nothing is contracted into an FMA).
+  The Pillow luminance and the SMOOTH filter sum are exact integers in both.
+- ``warp_nearest``: Pillow's 16.16 fixed-point source indices, integer arithmetic only.
+- ``histogram``: per-row counts of the 256 levels (integers).
+
+The kernels are serial (one thread) and take contiguous numpy views of CPU tensors.  They are
+used only for uint8 CPU tensors when numba imports and ``AUGKIT_JIT`` is not ``0``; float
+inputs, autograd and other devices keep the torch path.  Compiled code is cached on disk by
+numba (``cache=True``) so a new process does not recompile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+try:  # numba is a declared dependency; the torch path stays complete without it
+    import numba
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    numba = None
+
+__all__ = ["available", "color", "disabled", "histogram", "lut", "sharpness", "usable", "warp_nearest"]
+
+_state = {"on": numba is not None and os.environ.get("AUGKIT_JIT", "1") != "0"}
+
+
+def available() -> bool:
+    """Whether the compiled kernels are in use (numba importable and not switched off)."""
+    return _state["on"]
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Run the torch reference path inside the block (tests and benchmarks compare the two)."""
+    before = _state["on"]
+    _state["on"] = False
+    try:
+        yield
+    finally:
+        _state["on"] = before
+
+
+def usable(x: Tensor) -> bool:
+    """A uint8 CPU tensor with pixels, outside autograd: the compiled kernels apply."""
+    return _state["on"] and x.dtype == torch.uint8 and x.device.type == "cpu" and x.numel() > 0
+
+
+def _np(x: Tensor) -> np.ndarray:
+    return x.contiguous().numpy()
+
+
+if numba is not None:
+    _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+
+    @_jit
+    def _lut_kernel(src, table, out):  # pragma: no cover - compiled
+        rows, n = src.shape
+        for r in range(rows):
+            t = table[r]
+            s = src[r]
+            o = out[r]
+            for j in range(n):
+                o[j] = t[s[j]]
+
+    @_jit
+    def _hist_kernel(src, hist):  # pragma: no cover - compiled
+        rows, n = src.shape
+        for r in range(rows):
+            s = src[r]
+            h = hist[r]
+            for j in range(n):
+                h[s[j]] += 1
+
+    @_jit
+    def _round_u8(v):  # pragma: no cover - compiled
+        # clamp(rint(v), 0, 255): clamping to [-1, 256] first cannot change the result, and
+        # below 2**22 adding and subtracting 1.5 * 2**23 rounds half to even (IEEE float32).
+        v = min(max(v, np.float32(-1.0)), np.float32(256.0))
+        r = (v + np.float32(12582912.0)) - np.float32(12582912.0)
+        return np.uint8(min(max(r, np.float32(0.0)), np.float32(255.0)))
+
+    @_jit
+    def _color_kernel(src, f, out):  # pragma: no cover - compiled
+        b, _, n = src.shape
+        one = np.float32(1.0)
+        d = np.empty(n, dtype=np.float32)
+        for i in range(b):
+            fi = f[i]
+            gi = one - fi
+            r, g, bl = src[i, 0], src[i, 1], src[i, 2]
+            for j in range(n):
+                luma = (19595 * np.int32(r[j]) + 38470 * np.int32(g[j]) + 7471 * np.int32(bl[j]) + 32768) >> 16
+                d[j] = np.float32(luma) * gi
+            for k in range(3):
+                s = src[i, k]
+                o = out[i, k]
+                for j in range(n):
+                    o[j] = _round_u8(np.float32(s[j]) * fi + d[j])
+
+    @_jit
+    def _rint_small(v):  # pragma: no cover - compiled
+        """Round half to even for |v| < 2**22 (1.5 * 2**23 trick, IEEE float32)."""
+        return (v + np.float32(12582912.0)) - np.float32(12582912.0)
+
+    @_jit
+    def _sharp_kernel(src, f, out):  # pragma: no cover - compiled
+        b, c, h, w = src.shape
+        one = np.float32(1.0)
+        thirteen = np.float32(13.0)
+        for i in range(b):
+            fi = f[i]
+            gi = one - fi
+            for k in range(c):
+                s = src[i, k]
+                o = out[i, k]
+                for y in range(h):  # border rows and columns: the degenerate is the pixel itself
+                    if y == 0 or y == h - 1:
+                        for x in range(w):
+                            v = np.float32(s[y, x])
+                            o[y, x] = _round_u8(v * fi + v * gi)
+                        continue
+                    for x in (0, w - 1):
+                        v = np.float32(s[y, x])
+                        o[y, x] = _round_u8(v * fi + v * gi)
+                    up, mid, down = s[y - 1], s[y], s[y + 1]
+                    for x in range(1, w - 1):
+                        tot = (
+                            np.int32(up[x - 1]) + np.int32(up[x]) + np.int32(up[x + 1])
+                            + np.int32(mid[x - 1]) + 5 * np.int32(mid[x]) + np.int32(mid[x + 1])
+                            + np.int32(down[x - 1]) + np.int32(down[x]) + np.int32(down[x + 1])
+                        )
+                        d = _rint_small(np.float32(tot) / thirteen)
+                        o[y, x] = _round_u8(np.float32(mid[x]) * fi + d * gi)
+
+    @_jit
+    def _warp_kernel(src, coef, fill, out):  # pragma: no cover - compiled
+        b, c, h, w = src.shape
+        idx = np.empty(h * w, dtype=np.int32)  # flat source index per output pixel, -1 = fill
+        for i in range(b):
+            a0, a1, a2, a3, a4, a5 = coef[i, 0], coef[i, 1], coef[i, 2], coef[i, 3], coef[i, 4], coef[i, 5]
+            for y in range(h):
+                bx = a2 + y * a1
+                by = a5 + y * a4
+                for x in range(w):
+                    sx = (bx + x * a0) >> 16
+                    sy = (by + x * a3) >> 16
+                    ok = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+                    idx[y * w + x] = np.int32(sy * w + sx) if ok else np.int32(-1)
+            for k in range(c):
+                s = src[i, k].reshape(h * w)
+                o = out[i, k].reshape(h * w)
+                fv = fill[i, k]
+                for j in range(h * w):
+                    t = idx[j]
+                    o[j] = s[t] if t >= 0 else fv
+
+
+def lut(x: Tensor, table: Tensor) -> Tensor:
+    """``out[b, c] = table[b(, c)][x[b, c]]`` for uint8 ``x`` and a ``(B, 256)`` or ``(B, C, 256)`` table."""
+    b, c = x.shape[:2]
+    rows = table.to(torch.uint8).reshape(b, -1, 256).expand(b, c, 256).reshape(b * c, 256)
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    _lut_kernel(_np(x).reshape(b * c, -1), _np(rows), out.numpy().reshape(b * c, -1))
+    return out
+
+
+def histogram(x: Tensor) -> Tensor:
+    """Counts of the 256 levels per image and channel, int64 ``(B * C, 256)``."""
+    b, c = x.shape[:2]
+    hist = np.zeros((b * c, 256), dtype=np.int64)
+    _hist_kernel(_np(x).reshape(b * c, -1), hist)
+    return torch.from_numpy(hist)
+
+
+def color(x: Tensor, factor: Tensor) -> Tensor:
+    """``ImageEnhance.Color`` on an RGB uint8 batch (factor float32 ``(B,)``)."""
+    b = x.shape[0]
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    _color_kernel(_np(x).reshape(b, 3, -1), _np(factor.to(torch.float32)), out.numpy().reshape(b, 3, -1))
+    return out
+
+
+def sharpness(x: Tensor, factor: Tensor) -> Tensor:
+    """``ImageEnhance.Sharpness`` on a uint8 batch with H, W >= 3 (factor float32 ``(B,)``)."""
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    _sharp_kernel(_np(x), _np(factor.to(torch.float32)), out.numpy())
+    return out
+
+
+def warp_nearest(x: Tensor, coef: Tensor, fill: Tensor) -> Tensor:
+    """Nearest warp with int64 16.16 coefficients ``(B, 6)``; outside pixels get ``fill`` ``(B, C)`` uint8."""
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    _warp_kernel(_np(x), _np(coef.to(torch.int64)), _np(fill.to(torch.uint8)), out.numpy())
+    return out
