@@ -10,6 +10,13 @@ from augkit.ops import _jit
 from augkit.ops import color as C
 from augkit.ops import geometry as G
 
+
+@pytest.fixture(autouse=True)
+def _every_size(monkeypatch):
+    """Compile-path every tensor here, however small (the size cut-off is tested on its own)."""
+    monkeypatch.setattr(_jit, "MIN_BYTES", 1)
+
+
 SHAPES = [(6, 3, 31, 29), (3, 1, 28, 28), (4, 3, 3, 3), (2, 3, 2, 5), (1, 3, 1, 1), (2, 3, 64, 64)]
 
 
@@ -27,17 +34,26 @@ def _factors(b, seed):
     """Factors with exact ties (0.5), the identities (0, 1), negatives and large values."""
     g = torch.Generator().manual_seed(seed)
     fixed = torch.tensor([0.5, 0.0, 1.0, -0.3, 2.7, 1.9, 0.1, 0.25])
-    return torch.where(torch.rand(b, generator=g) < 0.5, fixed[torch.arange(b) % 8], torch.rand(b, generator=g) * 3 - 0.5)
+    pick = torch.rand(b, generator=g) < 0.5
+    return torch.where(pick, fixed[torch.arange(b) % 8], torch.rand(b, generator=g) * 3 - 0.5)
 
 
 def test_compiled_kernels_are_in_use():
     """numba is a declared dependency: the suite must exercise the compiled path, not skip it."""
     assert _jit.available()
     assert _jit.usable(_img((1, 3, 4, 4), 0))
+    assert not _jit.usable(_img((0, 3, 4, 4), 0))
     assert not _jit.usable(_img((1, 3, 4, 4), 0).float())
     with _jit.disabled():
         assert not _jit.available()
     assert _jit.available()
+
+
+def test_small_batches_keep_the_torch_path(monkeypatch):
+    """Dispatch overhead: below MIN_BYTES the torch path runs (same bits either way)."""
+    monkeypatch.setattr(_jit, "MIN_BYTES", 1 << 16)
+    assert not _jit.usable(_img((4, 3, 32, 32), 0))  # 12 KB
+    assert _jit.usable(_img((1, 3, 224, 224), 0))  # 147 KB
 
 
 @pytest.mark.parametrize("shape", SHAPES)
