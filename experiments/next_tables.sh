@@ -4,6 +4,7 @@
 # 3 seeds), so every row can be read beside docs/results/aaa-n1000's RandAugment / TrivialAugment.  Usage:
 #   bash experiments/next_tables.sh search   ROOT   # issue 14: run the five searches (cost recorded in search.json)
 #   bash experiments/next_tables.sh searched ROOT   # issue 14: replay every found policy vs RA / TA / AA (3 seeds)
+#   bash experiments/next_tables.sh searchedhalf ROOT # issue 13: the replay's half-budget probe (100 epochs)
 #   bash experiments/next_tables.sh model    ROOT   # issue 15: style and GAN augmentation vs standard / TA
 #   bash experiments/next_tables.sh distill  ROOT   # issue 15: data distillation vs supervised at 1 % and 10 % labels
 #   bash experiments/next_tables.sh patchstyle ROOT # issue 15: style augmentation on the zigzag (spurious local pattern) task
@@ -33,6 +34,9 @@ case $queue in
   searched)
     run "$root/searched-n1000" --eval-every 8 --budget-check off --strategies \
       "randaugment,trivialaugment,autoaugment,policy:file=$s/faa/policy.json,policy:file=$s/ra-grid/policy.json,pba:file=$s/pba/schedule.json,length=60,tanda:file=$s/tanda/tanda.pt,policy:file=$s/aa/policy.json" ;;
+  searchedhalf)  # attach as searched-n1000/budget-half (the replay ran with --budget-check off for time)
+    run "$root/searched-n1000-half" --eval-every 4 --epochs 100 --budget-check off --strategies \
+      "randaugment,trivialaugment,autoaugment,policy:file=$s/faa/policy.json,policy:file=$s/ra-grid/policy.json,pba:file=$s/pba/schedule.json,length=60,tanda:file=$s/tanda/tanda.pt,policy:file=$s/aa/policy.json" ;;
   model)
     run "$root/model-n1000" --eval-every 8 --strategies "standard,trivialaugment,style,gan" ;;
   distill)
@@ -44,5 +48,5 @@ case $queue in
     resume=(); [ -d "$out" ] && resume=(--resume)
     augkit patch --methods "none,gdro,clamp,style:base=none,trivialaugment" --out "$out" --seeds 3 --threads 1 \
       --channels-last true --quiet "${resume[@]}" ;;
-  *) echo "queue must be search, searched, model, distill or patchstyle" >&2; exit 2 ;;
+  *) echo "queue must be search, searched, searchedhalf, model, distill or patchstyle" >&2; exit 2 ;;
 esac
