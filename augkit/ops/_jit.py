@@ -13,7 +13,8 @@ kernel with the torch path, exhaustively over the 256 levels where the result de
   are IEEE in both (numba is run without fastmath, so nothing is contracted into an FMA).
   The Pillow luminance and the SMOOTH filter sum are exact integers in both.
 - ``warp_nearest``: Pillow's 16.16 fixed-point source indices, integer arithmetic only.
-- ``histogram``: per-row counts of the 256 levels (integers).
+- ``equalize`` / ``autocontrast`` / ``contrast``: the statistic (histogram, min/max, integer mean
+  luminance), the table and its application fused per image, with the torch path's arithmetic.
 
 The kernels are serial (one thread) and take contiguous numpy views of CPU tensors.  They are
 used only for uint8 CPU tensors when numba imports and ``AUGKIT_JIT`` is not ``0``; float
@@ -36,7 +37,18 @@ try:  # numba is a declared dependency; the torch path stays complete without it
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     numba = None
 
-__all__ = ["available", "color", "disabled", "histogram", "lut", "sharpness", "usable", "warp_nearest"]
+__all__ = [
+    "autocontrast",
+    "available",
+    "color",
+    "contrast",
+    "disabled",
+    "equalize",
+    "lut",
+    "sharpness",
+    "usable",
+    "warp_nearest",
+]
 
 _state = {"on": numba is not None and os.environ.get("AUGKIT_JIT", "1") != "0"}
 
@@ -83,15 +95,6 @@ if numba is not None:
             o = out[r]
             for j in range(n):
                 o[j] = t[s[j]]
-
-    @_jit
-    def _hist_kernel(src, hist):  # pragma: no cover - compiled
-        rows, n = src.shape
-        for r in range(rows):
-            s = src[r]
-            h = hist[r]
-            for j in range(n):
-                h[s[j]] += 1
 
     @_jit
     def _round_u8(v):  # pragma: no cover - compiled
@@ -183,6 +186,112 @@ if numba is not None:
                     t = idx[j]
                     o[j] = s[t] if t >= 0 else fv
 
+    @_jit
+    def _apply_row(s, t, o):  # pragma: no cover - compiled
+        for j in range(s.shape[0]):
+            o[j] = t[s[j]]
+
+    @_jit
+    def _equalize_kernel(src, out):  # pragma: no cover - compiled
+        rows, n = src.shape
+        hist = np.zeros(256, dtype=np.int64)
+        part = np.zeros((4, 256), dtype=np.int64)
+        table = np.empty(256, dtype=np.uint8)
+        for r in range(rows):
+            s = src[r]
+            part[:] = 0  # four partial histograms: consecutive equal bytes do not serialise
+            m = n - n % 4
+            for j in range(0, m, 4):
+                part[0, s[j]] += 1
+                part[1, s[j + 1]] += 1
+                part[2, s[j + 2]] += 1
+                part[3, s[j + 3]] += 1
+            for j in range(m, n):
+                part[0, s[j]] += 1
+            for v in range(256):
+                hist[v] = part[0, v] + part[1, v] + part[2, v] + part[3, v]
+            last = 255
+            while hist[last] == 0:
+                last -= 1
+            step = (n - hist[last]) // 255  # Pillow: (total - count of the last non-zero bin) // 255
+            below = 0
+            for v in range(256):
+                if step > 0:
+                    table[v] = min((step // 2 + below) // step, 255)
+                else:
+                    table[v] = v
+                below += hist[v]
+            _apply_row(s, table, out[r])
+
+    @_jit
+    def _autocontrast_kernel(src, out):  # pragma: no cover - compiled
+        rows, n = src.shape
+        table = np.empty(256, dtype=np.uint8)
+        scale = np.float32(255.0)
+        for r in range(rows):
+            s = src[r]
+            lo, hi = 255, 0
+            for j in range(n):
+                v = s[j]
+                lo = min(lo, v)
+                hi = max(hi, v)
+            lo32 = np.float32(lo)
+            span = np.float32(hi) - lo32
+            for v in range(256):
+                if span <= 0:
+                    table[v] = v
+                else:
+                    table[v] = _round_u8((np.float32(v) - lo32) * scale / span)
+            _apply_row(s, table, out[r])
+
+    @_jit
+    def _contrast_kernel(src, f, out):  # pragma: no cover - compiled
+        b, c, n = src.shape
+        table = np.empty(256, dtype=np.uint8)
+        one = np.float32(1.0)
+        for i in range(b):
+            total = np.int64(0)
+            if c == 3:
+                r, g, bl = src[i, 0], src[i, 1], src[i, 2]
+                for j in range(n):
+                    acc = 19595 * np.int64(r[j]) + 38470 * np.int64(g[j]) + 7471 * np.int64(bl[j])
+                    total += (acc + 32768) >> 16
+            else:
+                for j in range(n):
+                    total += np.int64(src[i, 0, j])
+            mean = np.float32(np.floor(np.float64(total) / n + 0.5))  # Pillow: int(mean + 0.5)
+            fi = f[i]
+            base = mean * (one - fi)
+            for v in range(256):
+                table[v] = _round_u8(np.float32(v) * fi + base)
+            for k in range(c):
+                _apply_row(src[i, k], table, out[i, k])
+
+
+def _rows_call(kernel, x: Tensor) -> Tensor:
+    b, c = x.shape[:2]
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    kernel(_np(x).reshape(b * c, -1), out.numpy().reshape(b * c, -1))
+    return out
+
+
+def equalize(x: Tensor) -> Tensor:
+    """``ImageOps.equalize`` per image and channel (Pillow's integer table), uint8."""
+    return _rows_call(_equalize_kernel, x)
+
+
+def autocontrast(x: Tensor) -> Tensor:
+    """``ImageOps.autocontrast`` per image and channel: the float32 stretch on the levels, uint8."""
+    return _rows_call(_autocontrast_kernel, x)
+
+
+def contrast(x: Tensor, factor: Tensor) -> Tensor:
+    """``ImageEnhance.Contrast`` (blend with the rounded mean luminance) on a 1- or 3-channel uint8 batch."""
+    b, c = x.shape[:2]
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    _contrast_kernel(_np(x).reshape(b, c, -1), _np(factor.to(torch.float32)), out.numpy().reshape(b, c, -1))
+    return out
+
 
 def lut(x: Tensor, table: Tensor) -> Tensor:
     """``out[b, c] = table[b(, c)][x[b, c]]`` for uint8 ``x`` and a ``(B, 256)`` or ``(B, C, 256)`` table."""
@@ -191,14 +300,6 @@ def lut(x: Tensor, table: Tensor) -> Tensor:
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     _lut_kernel(_np(x).reshape(b * c, -1), _np(rows), out.numpy().reshape(b * c, -1))
     return out
-
-
-def histogram(x: Tensor) -> Tensor:
-    """Counts of the 256 levels per image and channel, int64 ``(B * C, 256)``."""
-    b, c = x.shape[:2]
-    hist = np.zeros((b * c, 256), dtype=np.int64)
-    _hist_kernel(_np(x).reshape(b * c, -1), hist)
-    return torch.from_numpy(hist)
 
 
 def color(x: Tensor, factor: Tensor) -> Tensor:

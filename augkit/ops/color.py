@@ -185,6 +185,9 @@ def contrast(x: Tensor, factor: Tensor | float) -> Tensor:
     if x.numel() == 0:
         return x.clone()
     n = x.shape[2] * x.shape[3]
+    fj = _jit_factor(x, f)
+    if fj is not None:  # the same integer mean and float32 table, fused in one compiled pass
+        return _jit.contrast(x, fj)
     if x.dtype == torch.uint8:
         # integer luminance summed exactly in int64 (= the float64 sum of the exact levels)
         luma = _luma_u8(x) if x.shape[1] == 3 else x
@@ -273,6 +276,8 @@ def autocontrast(x: Tensor) -> Tensor:
     check_image(x)
     if x.numel() == 0:
         return x.clone()
+    if _jit.usable(x):  # per-channel min/max and the same float32 table, fused
+        return _jit.autocontrast(x)
     u8 = x.dtype == torch.uint8
     # uint8: the same float32 expression on the 256 levels per image and channel, one gather
     work = _levels(x).view(1, 1, _LEVELS) if u8 else to_work(x)
@@ -306,22 +311,19 @@ def equalize(x: Tensor) -> Tensor:
     if x.numel() == 0:
         return x.clone()
     q = _to_levels(x)
+    if _jit.usable(q):  # Pillow's integer table per image and channel, fused
+        return _from_levels(_jit.equalize(q), x)
     b, c, h, w = q.shape
     rows, n = b * c, h * w
-    if _jit.usable(q):
-        hist = _jit.histogram(q)
-    else:
-        offsets = torch.arange(rows, device=x.device).mul_(256).unsqueeze(1)
-        idx = q.reshape(rows, n).to(torch.int64)
-        hist = torch.bincount((idx + offsets).flatten(), minlength=rows * 256).view(rows, 256)
+    offsets = torch.arange(rows, device=x.device).mul_(256).unsqueeze(1)
+    idx = q.reshape(rows, n).to(torch.int64)
+    hist = torch.bincount((idx + offsets).flatten(), minlength=rows * 256).view(rows, 256)
     levels = torch.arange(256, device=x.device)
     last = torch.where(hist > 0, levels, -1).amax(dim=1, keepdim=True)
     step = (n - hist.gather(1, last)) // 255  # Pillow: (total - count of last non-zero bin) // 255
     cum = hist.cumsum(dim=1) - hist  # pixels strictly below each level
     lut = (step // 2 + cum) // step.clamp(min=1)
     lut = torch.where(step > 0, lut, levels).clamp_(0, 255)  # step 0 -> identity; Pillow clips lut
-    if _jit.usable(q):
-        return _from_levels(_jit.lut(q, lut.view(b, c, 256)), x)
     out = lut.to(torch.uint8).gather(1, idx).view(b, c, h, w)  # as _apply_lut, reusing idx
     return _from_levels(out, x)
 
