@@ -50,3 +50,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_kernels():
+    """Compile numba's kernels once before any test (seconds on a fresh machine, then cached on
+    disk), so a first compile is not charged to a hypothesis deadline meant to catch hangs."""
+    from augkit.ops import _jit
+
+    _jit.warm()

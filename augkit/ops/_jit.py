@@ -25,6 +25,7 @@ numba (``cache=True``) so a new process does not recompile.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 from collections.abc import Iterator
 
@@ -32,12 +33,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-try:  # numba is a declared dependency; the torch path stays complete without it
-    import numba
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    numba = None
+# numba is a declared dependency, imported on the first compiled call (0.4 s a process that never
+# augments uint8 on the CPU should not pay); the torch path stays complete without it.
+_HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 
 __all__ = [
+    "warm",
     "autocontrast",
     "available",
     "color",
@@ -50,7 +51,7 @@ __all__ = [
     "warp_nearest",
 ]
 
-_state = {"on": numba is not None and os.environ.get("AUGKIT_JIT", "1") != "0"}
+_state = {"on": _HAVE_NUMBA and os.environ.get("AUGKIT_JIT", "1") != "0", "loaded": False}
 
 
 def available() -> bool:
@@ -76,196 +77,223 @@ MIN_BYTES = 1 << 16
 
 def usable(x: Tensor) -> bool:
     """A uint8 CPU tensor of at least ``MIN_BYTES`` (a policy's op groups can be tiny)."""
-    return _state["on"] and x.dtype == torch.uint8 and x.device.type == "cpu" and x.numel() >= MIN_BYTES
+    ok = _state["on"] and x.dtype == torch.uint8 and x.device.type == "cpu" and x.numel() >= MIN_BYTES
+    return ok and _load()
 
 
 def _np(x: Tensor) -> np.ndarray:
     return x.contiguous().numpy()
 
 
-if numba is not None:
-    _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
-
-    @_jit
-    def _lut_kernel(src, table, out):  # pragma: no cover - compiled
-        rows, n = src.shape
-        for r in range(rows):
-            t = table[r]
-            s = src[r]
-            o = out[r]
-            for j in range(n):
-                o[j] = t[s[j]]
-
-    @_jit
-    def _round_u8(v):  # pragma: no cover - compiled
-        # clamp(rint(v), 0, 255): clamping to [-1, 256] first cannot change the result, and
-        # below 2**22 adding and subtracting 1.5 * 2**23 rounds half to even (IEEE float32).
-        v = min(max(v, np.float32(-1.0)), np.float32(256.0))
-        r = (v + np.float32(12582912.0)) - np.float32(12582912.0)
-        return np.uint8(min(max(r, np.float32(0.0)), np.float32(255.0)))
-
-    @_jit
-    def _color_kernel(src, f, out):  # pragma: no cover - compiled
-        b, _, n = src.shape
-        one = np.float32(1.0)
-        d = np.empty(n, dtype=np.float32)
-        for i in range(b):
-            fi = f[i]
-            gi = one - fi
-            r, g, bl = src[i, 0], src[i, 1], src[i, 2]
-            for j in range(n):
-                acc = 19595 * np.int32(r[j]) + 38470 * np.int32(g[j]) + 7471 * np.int32(bl[j])
-                luma = (acc + 32768) >> 16
-                d[j] = np.float32(luma) * gi
-            for k in range(3):
-                s = src[i, k]
-                o = out[i, k]
-                for j in range(n):
-                    o[j] = _round_u8(np.float32(s[j]) * fi + d[j])
-
-    @_jit
-    def _rint_small(v):  # pragma: no cover - compiled
-        """Round half to even for |v| < 2**22 (1.5 * 2**23 trick, IEEE float32)."""
-        return (v + np.float32(12582912.0)) - np.float32(12582912.0)
-
-    @_jit
-    def _sharp_kernel(src, f, out):  # pragma: no cover - compiled
-        b, c, h, w = src.shape
-        one = np.float32(1.0)
-        thirteen = np.float32(13.0)
-        for i in range(b):
-            fi = f[i]
-            gi = one - fi
-            for k in range(c):
-                s = src[i, k]
-                o = out[i, k]
-                for y in range(h):  # border rows and columns: the degenerate is the pixel itself
-                    if y == 0 or y == h - 1:
-                        for x in range(w):
-                            v = np.float32(s[y, x])
-                            o[y, x] = _round_u8(v * fi + v * gi)
-                        continue
-                    for x in (0, w - 1):
-                        v = np.float32(s[y, x])
-                        o[y, x] = _round_u8(v * fi + v * gi)
-                    up, mid, down = s[y - 1], s[y], s[y + 1]
-                    for x in range(1, w - 1):
-                        tot = (
-                            np.int32(up[x - 1])
-                            + np.int32(up[x])
-                            + np.int32(up[x + 1])
-                            + np.int32(mid[x - 1])
-                            + 5 * np.int32(mid[x])
-                            + np.int32(mid[x + 1])
-                            + np.int32(down[x - 1])
-                            + np.int32(down[x])
-                            + np.int32(down[x + 1])
-                        )
-                        d = _rint_small(np.float32(tot) / thirteen)
-                        o[y, x] = _round_u8(np.float32(mid[x]) * fi + d * gi)
-
-    @_jit
-    def _warp_kernel(src, coef, fill, out):  # pragma: no cover - compiled
-        b, c, h, w = src.shape
-        idx = np.empty(h * w, dtype=np.int32)  # flat source index per output pixel, -1 = fill
-        for i in range(b):
-            a0, a1, a2, a3, a4, a5 = coef[i, 0], coef[i, 1], coef[i, 2], coef[i, 3], coef[i, 4], coef[i, 5]
-            for y in range(h):
-                bx = a2 + y * a1
-                by = a5 + y * a4
-                for x in range(w):
-                    sx = (bx + x * a0) >> 16
-                    sy = (by + x * a3) >> 16
-                    ok = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
-                    idx[y * w + x] = np.int32(sy * w + sx) if ok else np.int32(-1)
-            for k in range(c):
-                s = src[i, k].reshape(h * w)
-                o = out[i, k].reshape(h * w)
-                fv = fill[i, k]
-                for j in range(h * w):
-                    t = idx[j]
-                    o[j] = s[t] if t >= 0 else fv
-
-    @_jit
-    def _apply_row(s, t, o):  # pragma: no cover - compiled
-        for j in range(s.shape[0]):
+def _lut_kernel(src, table, out):  # pragma: no cover - compiled
+    rows, n = src.shape
+    for r in range(rows):
+        t = table[r]
+        s = src[r]
+        o = out[r]
+        for j in range(n):
             o[j] = t[s[j]]
 
-    @_jit
-    def _equalize_kernel(src, out):  # pragma: no cover - compiled
-        rows, n = src.shape
-        hist = np.zeros(256, dtype=np.int64)
-        part = np.zeros((4, 256), dtype=np.int64)
-        table = np.empty(256, dtype=np.uint8)
-        for r in range(rows):
-            s = src[r]
-            part[:] = 0  # four partial histograms: consecutive equal bytes do not serialise
-            m = n - n % 4
-            for j in range(0, m, 4):
-                part[0, s[j]] += 1
-                part[1, s[j + 1]] += 1
-                part[2, s[j + 2]] += 1
-                part[3, s[j + 3]] += 1
-            for j in range(m, n):
-                part[0, s[j]] += 1
-            for v in range(256):
-                hist[v] = part[0, v] + part[1, v] + part[2, v] + part[3, v]
-            last = 255
-            while hist[last] == 0:
-                last -= 1
-            step = (n - hist[last]) // 255  # Pillow: (total - count of the last non-zero bin) // 255
-            below = 0
-            for v in range(256):
-                if step > 0:
-                    table[v] = min((step // 2 + below) // step, 255)
-                else:
-                    table[v] = v
-                below += hist[v]
-            _apply_row(s, table, out[r])
 
-    @_jit
-    def _autocontrast_kernel(src, out):  # pragma: no cover - compiled
-        rows, n = src.shape
-        table = np.empty(256, dtype=np.uint8)
-        scale = np.float32(255.0)
-        for r in range(rows):
-            s = src[r]
-            lo, hi = 255, 0
+def _round_u8(v):  # pragma: no cover - compiled
+    # clamp(rint(v), 0, 255): clamping to [-1, 256] first cannot change the result, and
+    # below 2**22 adding and subtracting 1.5 * 2**23 rounds half to even (IEEE float32).
+    v = min(max(v, np.float32(-1.0)), np.float32(256.0))
+    r = (v + np.float32(12582912.0)) - np.float32(12582912.0)
+    return np.uint8(min(max(r, np.float32(0.0)), np.float32(255.0)))
+
+
+def _color_kernel(src, f, out):  # pragma: no cover - compiled
+    b, _, n = src.shape
+    one = np.float32(1.0)
+    d = np.empty(n, dtype=np.float32)
+    for i in range(b):
+        fi = f[i]
+        gi = one - fi
+        r, g, bl = src[i, 0], src[i, 1], src[i, 2]
+        for j in range(n):
+            acc = 19595 * np.int32(r[j]) + 38470 * np.int32(g[j]) + 7471 * np.int32(bl[j])
+            luma = (acc + 32768) >> 16
+            d[j] = np.float32(luma) * gi
+        for k in range(3):
+            s = src[i, k]
+            o = out[i, k]
             for j in range(n):
-                v = s[j]
-                lo = min(lo, v)
-                hi = max(hi, v)
-            lo32 = np.float32(lo)
-            span = np.float32(hi) - lo32
-            for v in range(256):
-                if span <= 0:
-                    table[v] = v
-                else:
-                    table[v] = _round_u8((np.float32(v) - lo32) * scale / span)
-            _apply_row(s, table, out[r])
+                o[j] = _round_u8(np.float32(s[j]) * fi + d[j])
 
-    @_jit
-    def _contrast_kernel(src, f, out):  # pragma: no cover - compiled
-        b, c, n = src.shape
-        table = np.empty(256, dtype=np.uint8)
-        one = np.float32(1.0)
-        for i in range(b):
-            total = np.int64(0)
-            if c == 3:
-                r, g, bl = src[i, 0], src[i, 1], src[i, 2]
-                for j in range(n):
-                    acc = 19595 * np.int64(r[j]) + 38470 * np.int64(g[j]) + 7471 * np.int64(bl[j])
-                    total += (acc + 32768) >> 16
+
+def _rint_small(v):  # pragma: no cover - compiled
+    """Round half to even for |v| < 2**22 (1.5 * 2**23 trick, IEEE float32)."""
+    return (v + np.float32(12582912.0)) - np.float32(12582912.0)
+
+
+def _sharp_kernel(src, f, out):  # pragma: no cover - compiled
+    b, c, h, w = src.shape
+    one = np.float32(1.0)
+    thirteen = np.float32(13.0)
+    for i in range(b):
+        fi = f[i]
+        gi = one - fi
+        for k in range(c):
+            s = src[i, k]
+            o = out[i, k]
+            for y in range(h):  # border rows and columns: the degenerate is the pixel itself
+                if y == 0 or y == h - 1:
+                    for x in range(w):
+                        v = np.float32(s[y, x])
+                        o[y, x] = _round_u8(v * fi + v * gi)
+                    continue
+                for x in (0, w - 1):
+                    v = np.float32(s[y, x])
+                    o[y, x] = _round_u8(v * fi + v * gi)
+                up, mid, down = s[y - 1], s[y], s[y + 1]
+                for x in range(1, w - 1):
+                    tot = (
+                        np.int32(up[x - 1])
+                        + np.int32(up[x])
+                        + np.int32(up[x + 1])
+                        + np.int32(mid[x - 1])
+                        + 5 * np.int32(mid[x])
+                        + np.int32(mid[x + 1])
+                        + np.int32(down[x - 1])
+                        + np.int32(down[x])
+                        + np.int32(down[x + 1])
+                    )
+                    d = _rint_small(np.float32(tot) / thirteen)
+                    o[y, x] = _round_u8(np.float32(mid[x]) * fi + d * gi)
+
+
+def _warp_kernel(src, coef, fill, out):  # pragma: no cover - compiled
+    b, c, h, w = src.shape
+    idx = np.empty(h * w, dtype=np.int32)  # flat source index per output pixel, -1 = fill
+    for i in range(b):
+        a0, a1, a2, a3, a4, a5 = coef[i, 0], coef[i, 1], coef[i, 2], coef[i, 3], coef[i, 4], coef[i, 5]
+        for y in range(h):
+            bx = a2 + y * a1
+            by = a5 + y * a4
+            for x in range(w):
+                sx = (bx + x * a0) >> 16
+                sy = (by + x * a3) >> 16
+                ok = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+                idx[y * w + x] = np.int32(sy * w + sx) if ok else np.int32(-1)
+        for k in range(c):
+            s = src[i, k].reshape(h * w)
+            o = out[i, k].reshape(h * w)
+            fv = fill[i, k]
+            for j in range(h * w):
+                t = idx[j]
+                o[j] = s[t] if t >= 0 else fv
+
+
+def _apply_row(s, t, o):  # pragma: no cover - compiled
+    for j in range(s.shape[0]):
+        o[j] = t[s[j]]
+
+
+def _equalize_kernel(src, out):  # pragma: no cover - compiled
+    rows, n = src.shape
+    hist = np.zeros(256, dtype=np.int64)
+    part = np.zeros((4, 256), dtype=np.int64)
+    table = np.empty(256, dtype=np.uint8)
+    for r in range(rows):
+        s = src[r]
+        part[:] = 0  # four partial histograms: consecutive equal bytes do not serialise
+        m = n - n % 4
+        for j in range(0, m, 4):
+            part[0, s[j]] += 1
+            part[1, s[j + 1]] += 1
+            part[2, s[j + 2]] += 1
+            part[3, s[j + 3]] += 1
+        for j in range(m, n):
+            part[0, s[j]] += 1
+        for v in range(256):
+            hist[v] = part[0, v] + part[1, v] + part[2, v] + part[3, v]
+        last = 255
+        while hist[last] == 0:
+            last -= 1
+        step = (n - hist[last]) // 255  # Pillow: (total - count of the last non-zero bin) // 255
+        below = 0
+        for v in range(256):
+            if step > 0:
+                table[v] = min((step // 2 + below) // step, 255)
             else:
-                for j in range(n):
-                    total += np.int64(src[i, 0, j])
-            mean = np.float32(np.floor(np.float64(total) / n + 0.5))  # Pillow: int(mean + 0.5)
-            fi = f[i]
-            base = mean * (one - fi)
-            for v in range(256):
-                table[v] = _round_u8(np.float32(v) * fi + base)
-            for k in range(c):
-                _apply_row(src[i, k], table, out[i, k])
+                table[v] = v
+            below += hist[v]
+        _apply_row(s, table, out[r])
+
+
+def _autocontrast_kernel(src, out):  # pragma: no cover - compiled
+    rows, n = src.shape
+    table = np.empty(256, dtype=np.uint8)
+    scale = np.float32(255.0)
+    for r in range(rows):
+        s = src[r]
+        lo, hi = 255, 0
+        for j in range(n):
+            v = s[j]
+            lo = min(lo, v)
+            hi = max(hi, v)
+        lo32 = np.float32(lo)
+        span = np.float32(hi) - lo32
+        for v in range(256):
+            if span <= 0:
+                table[v] = v
+            else:
+                table[v] = _round_u8((np.float32(v) - lo32) * scale / span)
+        _apply_row(s, table, out[r])
+
+
+def _contrast_kernel(src, f, out):  # pragma: no cover - compiled
+    b, c, n = src.shape
+    table = np.empty(256, dtype=np.uint8)
+    one = np.float32(1.0)
+    for i in range(b):
+        total = np.int64(0)
+        if c == 3:
+            r, g, bl = src[i, 0], src[i, 1], src[i, 2]
+            for j in range(n):
+                acc = 19595 * np.int64(r[j]) + 38470 * np.int64(g[j]) + 7471 * np.int64(bl[j])
+                total += (acc + 32768) >> 16
+        else:
+            for j in range(n):
+                total += np.int64(src[i, 0, j])
+        mean = np.float32(np.floor(np.float64(total) / n + 0.5))  # Pillow: int(mean + 0.5)
+        fi = f[i]
+        base = mean * (one - fi)
+        for v in range(256):
+            table[v] = _round_u8(np.float32(v) * fi + base)
+        for k in range(c):
+            _apply_row(src[i, k], table, out[i, k])
+
+
+# Helpers first: numba resolves a kernel's callees from these globals when it compiles it.
+_KERNELS = (
+    "_round_u8",
+    "_rint_small",
+    "_apply_row",
+    "_lut_kernel",
+    "_color_kernel",
+    "_sharp_kernel",
+    "_warp_kernel",
+    "_equalize_kernel",
+    "_autocontrast_kernel",
+    "_contrast_kernel",
+)
+
+
+def _load() -> bool:
+    """Replace the kernels above by their numba-compiled forms (once per process)."""
+    if not _state["loaded"]:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - a broken install: keep the torch path
+            _state["on"] = False
+            return False
+        jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+        for name in _KERNELS:
+            globals()[name] = jit(globals()[name])
+        _state["loaded"] = True
+    return True
 
 
 def _rows_call(kernel, x: Tensor) -> Tensor:
@@ -322,3 +350,22 @@ def warp_nearest(x: Tensor, coef: Tensor, fill: Tensor) -> Tensor:
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     _warp_kernel(_np(x), _np(coef.to(torch.int64)), _np(fill.to(torch.uint8)), out.numpy())
     return out
+
+
+def warm() -> None:
+    """Compile (or load from numba's disk cache) every kernel now, on a tiny batch.
+
+    The first call of a kernel compiles it (seconds, once per machine: the result is cached on
+    disk); call this before timing anything or inside a deadline.
+    """
+    if not _state["on"] or not _load():
+        return
+    x = torch.zeros(1, 3, 3, 3, dtype=torch.uint8)
+    f = torch.ones(1)
+    lut(x, torch.zeros(1, 256, dtype=torch.uint8))
+    color(x, f)
+    contrast(x, f)
+    sharpness(x, f)
+    equalize(x)
+    autocontrast(x)
+    warp_nearest(x, torch.zeros(1, 6, dtype=torch.int64), torch.zeros(1, 3, dtype=torch.uint8))
