@@ -217,6 +217,13 @@ def run_stages(
             spec = OPS[names[k]]
             value = op_value(names[k], params.magnitude[idx, s], params.sign[idx, s], h, w)
             aux = {a: _AUX[a](params, s, idx, cur) for a in spec.aux}
+            into = spec.into
+            if (
+                into is not None
+                and not aux
+                and into(cur, idx, value, out, fill=fill, interpolation=interpolation)
+            ):
+                continue  # computed from cur[idx] straight into out[idx] (compiled uint8 path)
             y = spec.kernel(cur.index_select(0, idx), value, fill=fill, interpolation=interpolation, **aux)
             _copy_rows(out, idx, y)  # groups are disjoint: in place, later groups still read inputs
         cur, owned = out, True

@@ -59,6 +59,7 @@ from torch import Tensor
 from .base import check_sides
 from .ops import color, erase, geometry, pairing
 from .ops._common import bound_of, check_image, per_image
+from .ops.indexed import INTO
 
 __all__ = ["OPS", "OpSpec", "apply_op", "op_value", "value_bounds"]
 
@@ -85,6 +86,12 @@ class OpSpec:
     def has_magnitude(self) -> bool:
         return self.low != self.high
 
+    @property
+    def into(self) -> Callable[..., bool] | None:
+        """The kernel's indexed form (:mod:`augkit.ops.indexed`), when it has one: the adapters
+        below attach it, so each row keeps naming one kernel."""
+        return getattr(self.kernel, "into", None)
+
 
 # --- kernel adapters: uniform signature kernel(x, value, fill=, interpolation=, **aux) ------
 
@@ -93,24 +100,32 @@ def _identity(x: Tensor, v: Tensor, **_: object) -> Tensor:
     return x.clone()
 
 
+def _with_into(kernel: Kernel, fn: Callable[..., Tensor]) -> Kernel:
+    kernel.into = INTO.get(fn)  # type: ignore[attr-defined]
+    return kernel
+
+
 def _no_arg(fn: Callable[[Tensor], Tensor]) -> Kernel:
-    return lambda x, v, **_: fn(x)
+    return _with_into(lambda x, v, **_: fn(x), fn)
 
 
 def _one_arg(fn: Callable[[Tensor, Tensor], Tensor]) -> Kernel:
-    return lambda x, v, **_: fn(x, v)
+    return _with_into(lambda x, v, **_: fn(x, v), fn)
 
 
 def _warp(fn: Callable[..., Tensor]) -> Kernel:
     def run(x: Tensor, v: Tensor, fill: float = 128.0, interpolation: str = "nearest", **_: object) -> Tensor:
         return fn(x, v, interpolation=interpolation, fill=_native_fill(fill, x))
 
-    return run
+    return _with_into(run, fn)
 
 
 def _solarize(x: Tensor, v: Tensor, **_: object) -> Tensor:
     # the table speaks 8-bit thresholds (0..256); the kernel wants the image's native range
     return color.solarize(x, v * bound_of(x) / 255.0)
+
+
+_with_into(_solarize, color.solarize)
 
 
 def _posterize(x: Tensor, v: Tensor, **_: object) -> Tensor:

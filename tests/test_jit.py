@@ -147,13 +147,38 @@ def test_non_contiguous_input():
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: policies.RandAugment(2, 9), policies.TrivialAugment, lambda: policies.AutoAugment("imagenet")],
+    [
+        lambda c: policies.RandAugment(2, 9),
+        lambda c: policies.TrivialAugment(),
+        lambda c: policies.AutoAugment("imagenet"),
+        lambda c: policies.AutoAugment("cifar10", fill=(10.0, 200.0, 37.0)[:c]),
+    ],
 )
-def test_policies_match_reference(make):
-    """Whole policies (grouped sub-batches, every op) draw the same images either way."""
-    pol = make()
-    x = _img((48, 3, 40, 40), 13)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "grey"])
+def test_policies_match_reference(make, layout):
+    """Whole policies (op groups computed into the batch, in-place later stages) draw the same images."""
+    c = 1 if layout == "grey" else 3
+    pol = make(c)
+    x = _img((48, c, 40, 40), 13)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
     with _jit.disabled():
         ref = pol(x, generator=torch.Generator().manual_seed(14))
     got = pol(x, generator=torch.Generator().manual_seed(14))
     assert torch.equal(ref, got)
+
+
+def test_indexed_forms_write_only_their_images():
+    """An op group's indexed form leaves every other image of the output untouched."""
+    from augkit.ops import indexed
+
+    x = _img((6, 3, 24, 24), 17)
+    idx = torch.tensor([1, 4])
+    for fn, value in ((C.color, torch.tensor([0.3, 1.7])), (G.rotate, torch.tensor([20.0, -50.0]))):
+        out = torch.zeros_like(x)
+        assert indexed.INTO[fn](x, idx, value, out, fill=0.0)
+        with _jit.disabled():
+            ref = fn(x[idx], value)
+        assert torch.equal(out[idx], ref)
+        rest = torch.tensor([0, 2, 3, 5])
+        assert not out[rest].any()

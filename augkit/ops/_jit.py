@@ -85,16 +85,6 @@ def _np(x: Tensor) -> np.ndarray:
     return x.contiguous().numpy()
 
 
-def _lut_kernel(src, table, out):  # pragma: no cover - compiled
-    rows, n = src.shape
-    for r in range(rows):
-        t = table[r]
-        s = src[r]
-        o = out[r]
-        for j in range(n):
-            o[j] = t[s[j]]
-
-
 def _round_u8(v):  # pragma: no cover - compiled
     # clamp(rint(v), 0, 255): clamping to [-1, 256] first cannot change the result, and
     # below 2**22 adding and subtracting 1.5 * 2**23 rounds half to even (IEEE float32).
@@ -103,36 +93,56 @@ def _round_u8(v):  # pragma: no cover - compiled
     return np.uint8(min(max(r, np.float32(0.0)), np.float32(255.0)))
 
 
-def _color_kernel(src, f, out):  # pragma: no cover - compiled
-    b, _, n = src.shape
+def _rint_small(v):  # pragma: no cover - compiled
+    """Round half to even for |v| < 2**22 (1.5 * 2**23 trick, IEEE float32)."""
+    return (v + np.float32(12582912.0)) - np.float32(12582912.0)
+
+
+def _apply_row(s, t, o):  # pragma: no cover - compiled
+    for j in range(s.shape[0]):
+        o[j] = t[s[j]]
+
+
+# Every kernel reads images ``src[idx[n]]`` and writes ``out[idx[n]]`` with the n-th parameter, so
+# a policy's op group is computed straight from and into the whole batch (no gather, no scatter).
+# Pointwise kernels (a pixel's output depends on that pixel and per-image statistics read first)
+# may run in place (src is out); Sharpness and the warp read neighbours and may not.
+
+
+def _lut_kernel(src, idx, table, out):  # pragma: no cover - compiled
+    for n in range(idx.shape[0]):
+        i = idx[n]
+        for k in range(src.shape[1]):
+            _apply_row(src[i, k], table[n, k], out[i, k])
+
+
+def _color_kernel(src, idx, f, out):  # pragma: no cover - compiled
+    npx = src.shape[2]
     one = np.float32(1.0)
-    d = np.empty(n, dtype=np.float32)
-    for i in range(b):
-        fi = f[i]
+    d = np.empty(npx, dtype=np.float32)
+    for n in range(idx.shape[0]):
+        i = idx[n]
+        fi = f[n]
         gi = one - fi
         r, g, bl = src[i, 0], src[i, 1], src[i, 2]
-        for j in range(n):
+        for j in range(npx):
             acc = 19595 * np.int32(r[j]) + 38470 * np.int32(g[j]) + 7471 * np.int32(bl[j])
             luma = (acc + 32768) >> 16
             d[j] = np.float32(luma) * gi
         for k in range(3):
             s = src[i, k]
             o = out[i, k]
-            for j in range(n):
+            for j in range(npx):
                 o[j] = _round_u8(np.float32(s[j]) * fi + d[j])
 
 
-def _rint_small(v):  # pragma: no cover - compiled
-    """Round half to even for |v| < 2**22 (1.5 * 2**23 trick, IEEE float32)."""
-    return (v + np.float32(12582912.0)) - np.float32(12582912.0)
-
-
-def _sharp_kernel(src, f, out):  # pragma: no cover - compiled
-    b, c, h, w = src.shape
+def _sharp_kernel(src, idx, f, out):  # pragma: no cover - compiled
+    c, h, w = src.shape[1:]
     one = np.float32(1.0)
     thirteen = np.float32(13.0)
-    for i in range(b):
-        fi = f[i]
+    for n in range(idx.shape[0]):
+        i = idx[n]
+        fi = f[n]
         gi = one - fi
         for k in range(c):
             s = src[i, k]
@@ -163,11 +173,12 @@ def _sharp_kernel(src, f, out):  # pragma: no cover - compiled
                     o[y, x] = _round_u8(np.float32(mid[x]) * fi + d * gi)
 
 
-def _warp_kernel(src, coef, fill, out):  # pragma: no cover - compiled
-    b, c, h, w = src.shape
-    idx = np.empty(h * w, dtype=np.int32)  # flat source index per output pixel, -1 = fill
-    for i in range(b):
-        a0, a1, a2, a3, a4, a5 = coef[i, 0], coef[i, 1], coef[i, 2], coef[i, 3], coef[i, 4], coef[i, 5]
+def _warp_kernel(src, idx, coef, fill, out):  # pragma: no cover - compiled
+    c, h, w = src.shape[1:]
+    at = np.empty(h * w, dtype=np.int32)  # flat source index per output pixel, -1 = fill
+    for n in range(idx.shape[0]):
+        i = idx[n]
+        a0, a1, a2, a3, a4, a5 = coef[n, 0], coef[n, 1], coef[n, 2], coef[n, 3], coef[n, 4], coef[n, 5]
         for y in range(h):
             bx = a2 + y * a1
             by = a5 + y * a4
@@ -175,90 +186,84 @@ def _warp_kernel(src, coef, fill, out):  # pragma: no cover - compiled
                 sx = (bx + x * a0) >> 16
                 sy = (by + x * a3) >> 16
                 ok = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
-                idx[y * w + x] = np.int32(sy * w + sx) if ok else np.int32(-1)
+                at[y * w + x] = np.int32(sy * w + sx) if ok else np.int32(-1)
         for k in range(c):
             s = src[i, k].reshape(h * w)
             o = out[i, k].reshape(h * w)
-            fv = fill[i, k]
+            fv = fill[n, k]
             for j in range(h * w):
-                t = idx[j]
+                t = at[j]
                 o[j] = s[t] if t >= 0 else fv
 
 
-def _apply_row(s, t, o):  # pragma: no cover - compiled
-    for j in range(s.shape[0]):
-        o[j] = t[s[j]]
-
-
-def _equalize_kernel(src, out):  # pragma: no cover - compiled
-    rows, n = src.shape
+def _equalize_kernel(src, idx, out):  # pragma: no cover - compiled
+    npx = src.shape[2]
     hist = np.zeros(256, dtype=np.int64)
     part = np.zeros((4, 256), dtype=np.int64)
     table = np.empty(256, dtype=np.uint8)
-    for r in range(rows):
-        s = src[r]
-        part[:] = 0  # four partial histograms: consecutive equal bytes do not serialise
-        m = n - n % 4
-        for j in range(0, m, 4):
-            part[0, s[j]] += 1
-            part[1, s[j + 1]] += 1
-            part[2, s[j + 2]] += 1
-            part[3, s[j + 3]] += 1
-        for j in range(m, n):
-            part[0, s[j]] += 1
-        for v in range(256):
-            hist[v] = part[0, v] + part[1, v] + part[2, v] + part[3, v]
-        last = 255
-        while hist[last] == 0:
-            last -= 1
-        step = (n - hist[last]) // 255  # Pillow: (total - count of the last non-zero bin) // 255
-        below = 0
-        for v in range(256):
-            if step > 0:
-                table[v] = min((step // 2 + below) // step, 255)
-            else:
-                table[v] = v
-            below += hist[v]
-        _apply_row(s, table, out[r])
+    m = npx - npx % 4
+    for n in range(idx.shape[0]):
+        i = idx[n]
+        for k in range(src.shape[1]):
+            s = src[i, k]
+            part[:] = 0  # four partial histograms: consecutive equal bytes do not serialise
+            for j in range(0, m, 4):
+                part[0, s[j]] += 1
+                part[1, s[j + 1]] += 1
+                part[2, s[j + 2]] += 1
+                part[3, s[j + 3]] += 1
+            for j in range(m, npx):
+                part[0, s[j]] += 1
+            for v in range(256):
+                hist[v] = part[0, v] + part[1, v] + part[2, v] + part[3, v]
+            last = 255
+            while hist[last] == 0:
+                last -= 1
+            step = (npx - hist[last]) // 255  # Pillow: (total - count of the last non-zero bin) // 255
+            below = 0
+            for v in range(256):
+                table[v] = min((step // 2 + below) // step, 255) if step > 0 else v
+                below += hist[v]
+            _apply_row(s, table, out[i, k])
 
 
-def _autocontrast_kernel(src, out):  # pragma: no cover - compiled
-    rows, n = src.shape
+def _autocontrast_kernel(src, idx, out):  # pragma: no cover - compiled
+    npx = src.shape[2]
     table = np.empty(256, dtype=np.uint8)
     scale = np.float32(255.0)
-    for r in range(rows):
-        s = src[r]
-        lo, hi = 255, 0
-        for j in range(n):
-            v = s[j]
-            lo = min(lo, v)
-            hi = max(hi, v)
-        lo32 = np.float32(lo)
-        span = np.float32(hi) - lo32
-        for v in range(256):
-            if span <= 0:
-                table[v] = v
-            else:
-                table[v] = _round_u8((np.float32(v) - lo32) * scale / span)
-        _apply_row(s, table, out[r])
+    for n in range(idx.shape[0]):
+        i = idx[n]
+        for k in range(src.shape[1]):
+            s = src[i, k]
+            lo, hi = 255, 0
+            for j in range(npx):
+                v = s[j]
+                lo = min(lo, v)
+                hi = max(hi, v)
+            lo32 = np.float32(lo)
+            span = np.float32(hi) - lo32
+            for v in range(256):
+                table[v] = v if span <= 0 else _round_u8((np.float32(v) - lo32) * scale / span)
+            _apply_row(s, table, out[i, k])
 
 
-def _contrast_kernel(src, f, out):  # pragma: no cover - compiled
-    b, c, n = src.shape
+def _contrast_kernel(src, idx, f, out):  # pragma: no cover - compiled
+    c, npx = src.shape[1:]
     table = np.empty(256, dtype=np.uint8)
     one = np.float32(1.0)
-    for i in range(b):
+    for n in range(idx.shape[0]):
+        i = idx[n]
         total = np.int64(0)
         if c == 3:
             r, g, bl = src[i, 0], src[i, 1], src[i, 2]
-            for j in range(n):
+            for j in range(npx):
                 acc = 19595 * np.int64(r[j]) + 38470 * np.int64(g[j]) + 7471 * np.int64(bl[j])
                 total += (acc + 32768) >> 16
         else:
-            for j in range(n):
+            for j in range(npx):
                 total += np.int64(src[i, 0, j])
-        mean = np.float32(np.floor(np.float64(total) / n + 0.5))  # Pillow: int(mean + 0.5)
-        fi = f[i]
+        mean = np.float32(np.floor(np.float64(total) / npx + 0.5))  # Pillow: int(mean + 0.5)
+        fi = f[n]
         base = mean * (one - fi)
         for v in range(256):
             table[v] = _round_u8(np.float32(v) * fi + base)
@@ -296,60 +301,61 @@ def _load() -> bool:
     return True
 
 
-def _rows_call(kernel, x: Tensor) -> Tensor:
-    b, c = x.shape[:2]
+def _flat(x: Tensor) -> np.ndarray:
+    """``(B, C, H * W)`` numpy view (a contiguous copy first if needed)."""
+    return _np(x).reshape(x.shape[0], x.shape[1], -1)
+
+
+def _fresh(kernel, x: Tensor, *params: np.ndarray, flat: bool = True) -> Tensor:
+    """Run ``kernel`` on every image of ``x`` into a new tensor."""
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    kernel(_np(x).reshape(b * c, -1), out.numpy().reshape(b * c, -1))
+    idx = np.arange(x.shape[0], dtype=np.int64)
+    src, dst = (_flat(x), _flat(out)) if flat else (_np(x), out.numpy())
+    kernel(src, idx, *params, dst)
     return out
+
+
+def _f32(t: Tensor) -> np.ndarray:
+    return _np(t.detach().to(torch.float32).reshape(-1))
+
+
+def _tables(table: Tensor, n: int, c: int) -> np.ndarray:
+    return _np(table.to(torch.uint8).reshape(n, -1, 256).expand(n, c, 256))
 
 
 def equalize(x: Tensor) -> Tensor:
     """``ImageOps.equalize`` per image and channel (Pillow's integer table), uint8."""
-    return _rows_call(_equalize_kernel, x)
+    return _fresh(_equalize_kernel, x)
 
 
 def autocontrast(x: Tensor) -> Tensor:
     """``ImageOps.autocontrast`` per image and channel: the float32 stretch on the levels, uint8."""
-    return _rows_call(_autocontrast_kernel, x)
+    return _fresh(_autocontrast_kernel, x)
 
 
 def contrast(x: Tensor, factor: Tensor) -> Tensor:
-    """``ImageEnhance.Contrast`` (blend with the rounded mean luminance) on a 1- or 3-channel uint8 batch."""
-    b, c = x.shape[:2]
-    out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    _contrast_kernel(_np(x).reshape(b, c, -1), _np(factor.to(torch.float32)), out.numpy().reshape(b, c, -1))
-    return out
+    """``ImageEnhance.Contrast`` (blend with the rounded mean luminance), 1 or 3 channels, uint8."""
+    return _fresh(_contrast_kernel, x, _f32(factor))
 
 
 def lut(x: Tensor, table: Tensor) -> Tensor:
     """``out[b, c] = table[b(, c)][x[b, c]]`` for uint8 ``x`` and a ``(B, 256)`` or ``(B, C, 256)`` table."""
-    b, c = x.shape[:2]
-    rows = table.to(torch.uint8).reshape(b, -1, 256).expand(b, c, 256).reshape(b * c, 256)
-    out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    _lut_kernel(_np(x).reshape(b * c, -1), _np(rows), out.numpy().reshape(b * c, -1))
-    return out
+    return _fresh(_lut_kernel, x, _tables(table, x.shape[0], x.shape[1]))
 
 
 def color(x: Tensor, factor: Tensor) -> Tensor:
-    """``ImageEnhance.Color`` on an RGB uint8 batch (factor float32 ``(B,)``)."""
-    b = x.shape[0]
-    out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    _color_kernel(_np(x).reshape(b, 3, -1), _np(factor.to(torch.float32)), out.numpy().reshape(b, 3, -1))
-    return out
+    """``ImageEnhance.Color`` on an RGB uint8 batch (factor ``(B,)``)."""
+    return _fresh(_color_kernel, x, _f32(factor))
 
 
 def sharpness(x: Tensor, factor: Tensor) -> Tensor:
-    """``ImageEnhance.Sharpness`` on a uint8 batch with H, W >= 3 (factor float32 ``(B,)``)."""
-    out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    _sharp_kernel(_np(x), _np(factor.to(torch.float32)), out.numpy())
-    return out
+    """``ImageEnhance.Sharpness`` on a uint8 batch with H, W >= 3 (factor ``(B,)``)."""
+    return _fresh(_sharp_kernel, x, _f32(factor), flat=False)
 
 
 def warp_nearest(x: Tensor, coef: Tensor, fill: Tensor) -> Tensor:
     """Nearest warp with int64 16.16 coefficients ``(B, 6)``; outside pixels get ``fill`` ``(B, C)`` uint8."""
-    out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    _warp_kernel(_np(x), _np(coef.to(torch.int64)), _np(fill.to(torch.uint8)), out.numpy())
-    return out
+    return _fresh(_warp_kernel, x, _np(coef.to(torch.int64)), _np(fill.to(torch.uint8)), flat=False)
 
 
 def warm() -> None:
