@@ -195,9 +195,10 @@ def run_stages(
     One stable sort per stage lists each op's images in increasing order (the sub-batch a
     kernel sees is exactly ``x[nonzero(op == k)]``); groups are gathered with ``index_select``
     and written back with ``index_copy_`` (advanced-indexing get/set is several times slower).
-    Only the first stage that fires copies the batch: later stages update that copy in place
-    (unless an op of the stage reads other images, SamplePairing, or autograd is recording),
-    because at 224 px every fresh batch-sized buffer costs more in page faults than the copy.
+    Only the first stage that fires allocates an output (written image by image: each group's
+    rows, plus a copy of the images whose stage did not fire, never a full clone first); later
+    stages update it in place (unless an op of the stage reads other images, SamplePairing, or
+    autograd is recording), because at 224 px every fresh batch-sized buffer costs page faults.
     """
     h, w = x.shape[-2:]
     n_ops = len(names)
@@ -209,9 +210,17 @@ def run_stages(
             continue
         present = [k for k, n in enumerate(counts) if n]
         reads_others = any("partner" in OPS[names[k]].aux for k in present)
-        out = cur if owned and not reads_others and not cur.requires_grad else cur.clone()
         order = torch.sort(key, stable=True).indices  # by op, then by image index
         starts = [sum(counts[:k]) for k in range(n_ops)]
+        if owned and not reads_others and not cur.requires_grad:
+            out = cur
+        elif cur.requires_grad:
+            out = cur.clone()
+        else:  # every image is written below, by its group or as a copy: no full clone first
+            out = torch.empty_like(cur)
+            rest = order[sum(counts) :]  # images whose stage did not fire
+            if rest.numel():
+                _copy_rows(out, rest, cur.index_select(0, rest))
         for k in present:
             idx = order[starts[k] : starts[k] + counts[k]]
             spec = OPS[names[k]]
