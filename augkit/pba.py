@@ -8,7 +8,7 @@ Algorithm 1): draw how many ops to apply, 0, 1 or 2 with probabilities 0.2, 0.3,
 30 slots in a random order, applying each with its probability until that many have been
 applied.  Batched: a per-image random permutation (argsort of uniform keys), per-slot Bernoulli
 draws and a cumulative count select at most two slots per image, which then run as two policy
-stages through :func:`augkit.policies.run_stages` — no loop over images.
+stages through :func:`augkit.stages.run_stages` — no loop over images.
 
 A *schedule* is the policy over training: ``[{"epoch": e, "levels": [[p, m] x 30]}, ...]``, entry
 ``e`` in force from epoch ``e`` (0-based) on (``pba-schedule`` JSON, read by

@@ -4,7 +4,7 @@ Each image has an *owner* policy (Adversarial AutoAugment: image copy ``m`` of t
 belongs to policy ``m``; a replayed schedule: a policy drawn per image), draws one of its
 owner's sub-policies uniformly (AutoAugment's rule, kept by Zhang et al. §3.2) and runs that
 sub-policy's stages.  The per-image choices become one :class:`augkit.sample.PolicyParams`
-over the whole batch and :func:`augkit.policies.run_stages` executes it: images of *all*
+over the whole batch and :func:`augkit.stages.run_stages` executes it: images of *all*
 policies that share an op at a stage go through one kernel call (magnitudes are per-image
 tensors), so the cost is at most (#ops present) kernel calls per stage, never a loop over
 images or over policies.
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ..policies import run_stages
 from ..sample import PolicyParams, rand, randint, sample_policy_aux
+from ..stages import run_stages
 
 __all__ = ["apply_policies", "sample_params"]
 

@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..policies import run_stages
 from ..sample import PolicyParams, dirichlet, rand, randint, sign
 from ..sample import beta as beta_draw
+from ..stages import run_stages
 from .common import check_alpha
 
 __all__ = ["AUGMIX_OPS", "AugMix", "AugMixParams", "jsd_loss"]

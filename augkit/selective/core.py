@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import transforms
-from ..policies import run_stages
 from ..policy_tables import AUTOAUGMENT_SEARCH_OPS
 from ..sample import PolicyParams, rand, randint, sample_policy_aux
+from ..stages import run_stages
 
 __all__ = ["MODES", "SELECT", "UNCERTAINTY_OPS", "loss_pass", "random_compositions", "select_copies", "sync"]
 
