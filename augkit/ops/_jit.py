@@ -45,6 +45,7 @@ __all__ = [
     "contrast",
     "disabled",
     "equalize",
+    "finite",
     "lut",
     "sharpness",
     "usable",
@@ -83,6 +84,12 @@ def usable(x: Tensor) -> bool:
 
 def _np(x: Tensor) -> np.ndarray:
     return x.contiguous().numpy()
+
+
+def finite(factor: Tensor) -> Tensor | None:
+    """The factors as a flat float32 tensor when all are finite (the kernels' domain), else None."""
+    f = factor.detach().to(torch.float32).reshape(-1).contiguous()
+    return f if bool(torch.isfinite(f).all()) else None
 
 
 def _round_u8(v):  # pragma: no cover - compiled

@@ -156,10 +156,24 @@ def _apply_lut(x: Tensor, lut: Tensor) -> Tensor:
 
 def _jit_factor(x: Tensor, f: Tensor) -> Tensor | None:
     """The ``(B,)`` factors when the compiled uint8 kernel applies (finite factors), else None."""
-    if not _jit.usable(x):
-        return None
-    fd = f.detach().reshape(-1)
-    return fd if bool(torch.isfinite(fd).all()) else None
+    return _jit.finite(f) if _jit.usable(x) else None
+
+
+def _brightness_table(like: Tensor, f: Tensor) -> Tensor:
+    """Brightness's float32 product on the 256 levels, rounded and clipped: ``(B, 256)`` uint8."""
+    return _finish_tmp(_levels(like) * f.detach().to(torch.float32).view(-1, 1), like)
+
+
+def _solarize_k(t: Tensor) -> Tensor:
+    """For an integer v, v < t  <=>  v < ceil(t) = k (NaN compares false: k = 0); k in 0..256."""
+    td = t.detach()
+    return torch.where(torch.isnan(td), 0.0, torch.ceil(td)).clamp_(0, 256)
+
+
+def _solarize_table(k: Tensor) -> Tensor:
+    """Solarize's integer rule on the 256 levels for thresholds ``k`` ``(B, 1, 1, 1)``: ``(B, 256)``."""
+    levels = torch.arange(_LEVELS, dtype=torch.uint8).expand(k.shape[0], 1, 1, _LEVELS)
+    return _solarize_u8(levels, k).view(-1, _LEVELS)
 
 
 def _blend(img: Tensor, degenerate: Tensor, factor: Tensor, like: Tensor) -> Tensor:
@@ -174,7 +188,7 @@ def brightness(x: Tensor, factor: Tensor | float) -> Tensor:
     check_image(x)
     f = _param(factor, x, "factor", _work_dtype(x))
     if _jit.usable(x):  # the same float32 product on the 256 levels, applied as a table
-        return _apply_lut(x, _finish_tmp(_levels(x) * f.detach().view(-1, 1), x))
+        return _apply_lut(x, _brightness_table(x, f))
     return _finish_tmp(to_work(x) * f, x)
 
 
@@ -343,14 +357,11 @@ def solarize(x: Tensor, threshold: Tensor | float) -> Tensor:
     check_image(x)
     t = _param(threshold, x, "threshold", _work_dtype(x))
     if x.dtype == torch.uint8:
-        # For an integer v, v < t  <=>  v < ceil(t) = k (NaN compares false: k = 0).  Invert
-        # (x ^ 255) where x >= k, all in uint8; k = 256 (keep all) has no uint8 threshold,
-        # so those images get a zero xor mask instead.
-        td = t.detach()
-        k = torch.where(torch.isnan(td), 0.0, torch.ceil(td)).clamp_(0, 256)
+        # Invert (x ^ 255) where x >= k, all in uint8; k = 256 (keep all) has no uint8
+        # threshold, so those images get a zero xor mask instead.
+        k = _solarize_k(t)
         if _jit.usable(x):  # the same integer rule on the 256 levels, applied as a table
-            levels = torch.arange(_LEVELS, dtype=torch.uint8).expand(x.shape[0], 1, 1, _LEVELS)
-            return _apply_lut(x, _solarize_u8(levels, k).view(-1, _LEVELS))
+            return _apply_lut(x, _solarize_table(k))
         return _solarize_u8(x, k)
     return torch.where(to_work(x) < t, x, invert(x))
 

@@ -1,6 +1,6 @@
 """A policy's op group computed straight from and into the whole batch (compiled uint8 CPU path).
 
-:func:`augkit.policies.run_stages` groups the images that drew the same op; the torch path
+:func:`augkit.stages.run_stages` groups the images that drew the same op; the torch path
 gathers each group (``index_select``), runs the kernel and scatters the result back
 (``index_copy_``): two extra copies of every group plus two dispatches.  For the ops with a
 compiled kernel (:mod:`augkit.ops._jit`) the functions here instead hand the kernel the batch,
@@ -53,8 +53,8 @@ def _call(
 
 
 def _factor(value: Tensor) -> np.ndarray | None:
-    f = value.detach().to(torch.float32).reshape(-1)
-    return f.contiguous().numpy() if bool(torch.isfinite(f).all()) else None
+    f = _jit.finite(value)
+    return None if f is None else f.numpy()
 
 
 def _enhance(
@@ -74,24 +74,19 @@ def _enhance(
 def _brightness(src: Tensor, idx: Tensor, value: Tensor, out: Tensor, **_: object) -> bool:
     if not _ready(src, idx, out, pointwise=True):
         return False
-    f = value.detach().to(torch.float32).view(-1, 1)
-    table = color._finish_tmp(color._levels(src) * f, src)  # brightness's own table
-    return _call("_lut_kernel", src, idx, out, _tables(table, src.shape[1]))
+    return _call("_lut_kernel", src, idx, out, _tables(color._brightness_table(src, value), src.shape[1]))
 
 
 def _solarize(src: Tensor, idx: Tensor, value: Tensor, out: Tensor, **_: object) -> bool:
     if not _ready(src, idx, out, pointwise=True):
         return False
     # the op table's 8-bit threshold in native units, as the op's adapter computes it (uint8: x 255 / 255)
-    td = (value.detach() * 255.0 / 255.0).to(torch.float32).view(-1, 1, 1, 1)
-    k = torch.where(torch.isnan(td), 0.0, torch.ceil(td)).clamp_(0, 256)
-    levels = torch.arange(256, dtype=torch.uint8).expand(idx.numel(), 1, 1, 256)
-    return _call("_lut_kernel", src, idx, out, _tables(color._solarize_u8(levels, k), src.shape[1]))
+    k = color._solarize_k((value * 255.0 / 255.0).to(torch.float32).view(-1, 1, 1, 1))
+    return _call("_lut_kernel", src, idx, out, _tables(color._solarize_table(k), src.shape[1]))
 
 
 def _tables(table: Tensor, c: int) -> np.ndarray:
-    n = table.shape[0]
-    return table.to(torch.uint8).reshape(n, -1, 256).expand(n, c, 256).contiguous().numpy()
+    return _jit._tables(table, table.shape[0], c)
 
 
 def _stat(kernel_name: str) -> Into:
