@@ -42,12 +42,10 @@ def _ready(src: Tensor, idx: Tensor, out: Tensor, pointwise: bool) -> bool:
 def _call(
     kernel_name: str, src: Tensor, idx: Tensor, out: Tensor, *params: np.ndarray, flat: bool = True
 ) -> bool:
-    b, c = src.shape[:2]
-    s, o = (
-        (src.numpy(), out.numpy())
-        if not flat
-        else (src.numpy().reshape(b, c, -1), out.numpy().reshape(b, c, -1))
-    )
+    """Run ``_jit.<kernel_name>`` on ``(B, C, H * W)`` views (``flat``) or the 4-D arrays."""
+    s, o = src.numpy(), out.numpy()
+    if flat:
+        s, o = s.reshape(s.shape[0], s.shape[1], -1), o.reshape(o.shape[0], o.shape[1], -1)
     getattr(_jit, kernel_name)(s, idx.contiguous().numpy(), *params, o)  # looked up after _jit's load
     return True
 
@@ -58,7 +56,7 @@ def _factor(value: Tensor) -> np.ndarray | None:
 
 
 def _enhance(
-    kernel_name: str, pointwise: bool, min_side: int = 1, channels: tuple[int, ...] = (1, 3)
+    kernel_name: str, pointwise: bool, flat: bool, min_side: int = 1, channels: tuple[int, ...] = (1, 3)
 ) -> Into:
     def into(src: Tensor, idx: Tensor, value: Tensor, out: Tensor, **_: object) -> bool:
         if src.shape[1] not in channels or min(src.shape[-2:]) < min_side:
@@ -66,7 +64,7 @@ def _enhance(
         if not _ready(src, idx, out, pointwise):
             return False
         f = _factor(value)
-        return f is not None and _call(kernel_name, src, idx, out, f, flat=pointwise)
+        return f is not None and _call(kernel_name, src, idx, out, f, flat=flat)
 
     return into
 
@@ -124,9 +122,9 @@ def _shear_y(v: Tensor, h: int, w: int) -> Tensor:
 # Keyed by the kernel function the op table wraps, so each op row finds its indexed form.
 INTO: dict[Callable, Into] = {
     color.brightness: _brightness,
-    color.color: _enhance("_color_kernel", pointwise=True, channels=(3,)),
-    color.contrast: _enhance("_contrast_kernel", pointwise=True),
-    color.sharpness: _enhance("_sharp_kernel", pointwise=False, min_side=3),
+    color.color: _enhance("_color_kernel", pointwise=True, flat=True, channels=(3,)),
+    color.contrast: _enhance("_contrast_kernel", pointwise=True, flat=True),
+    color.sharpness: _enhance("_sharp_kernel", pointwise=False, flat=False, min_side=3),
     color.autocontrast: _stat("_autocontrast_kernel"),
     color.equalize: _stat("_equalize_kernel"),
     color.solarize: _solarize,
