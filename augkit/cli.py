@@ -303,12 +303,15 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train one strategy with one seed")
     _add_train_flags(t)
     t.add_argument("--out", required=True, help="run directory")
+    resume_help = {
+        c: "continue an interrupted compare in --out; it may also add strategies or seeds (only the new "
+        "runs train; every other option must match)",
+        t: "continue an interrupted run in the output directory",
+    }
     for q in (c, t):
         q.add_argument("--config", help="YAML or JSON file with the same option names as the flags")
         q.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-        q.add_argument(
-            "--resume", action="store_true", help="continue an interrupted run in the output directory"
-        )
+        q.add_argument("--resume", action="store_true", help=resume_help[q])
         q.add_argument("--overwrite", action="store_true", help="delete an existing output directory first")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
     se = sub.add_parser("search", help="policy search (autoaugment, randaugment-grid, fast-autoaugment) or a "

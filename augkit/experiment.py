@@ -213,7 +213,9 @@ def compare(
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     if resume and (out / "config.json").is_file():
-        refuse_changed(with_added_defaults(json.loads((out / "config.json").read_text())), meta, _FREE, out)
+        stored = with_added_defaults(json.loads((out / "config.json").read_text()))
+        refuse_shrunk(stored, meta, out)
+        refuse_changed(stored, meta, (*_FREE, "strategies", "seeds"), out)
     prepare_out(out, resume, overwrite)
     atomic_write_text(out / "config.json", json.dumps(meta, indent=1))
     print(
@@ -258,6 +260,25 @@ def probe_config(cfg: CompareConfig, plan: dict[str, int]) -> CompareConfig:
 # options that do not change any result: a resumed compare may change them
 _FREE = ("out", "jobs", "backend", "ray_address", "threads", "data_dir", "command", "torch", "started",
          "loader", "loader_workers", "budget_check")  # fmt: skip
+
+
+def refuse_shrunk(stored: dict, requested: dict, out: Path) -> None:
+    """A resumed compare may add strategies or seeds (finished runs are kept), never drop one.
+
+    Dropping would leave runs on disk that the config no longer lists; adding only trains the new
+    (strategy, seed) pairs, whose results do not depend on which other pairs exist.
+    """
+    lost = [s for s in stored.get("strategies", []) if s not in requested["strategies"]]
+    if lost:
+        raise RunDirError(
+            f"--resume: {out} also holds strategies {lost}; a resumed compare may add strategies but "
+            f"must keep every earlier one (list them in --strategies) or use another --out"
+        )
+    if requested["seeds"] < stored.get("seeds", 0):
+        raise RunDirError(
+            f"--resume: {out} was run with --seeds {stored['seeds']}; a resumed compare may add seeds "
+            f"but not drop any (got --seeds {requested['seeds']})"
+        )
 
 
 def method_specs(strategies: list[str]) -> dict[str, MethodSpec]:

@@ -11,6 +11,7 @@
 #   bash experiments/issue13_tables.sh ifda  ROOT   # table 5: IF-DA at 1 % of the labels, as written and two variants
 #   bash experiments/issue13_tables.sh mix2  ROOT   # table 4b: the rest of the mixing family on top of standard
 #   bash experiments/issue13_tables.sh unc400 ROOT  # table 6 at twice the auto budget (probe: attach unc-n1000)
+#   bash experiments/issue13_tables.sh ifdahalf ROOT # table 5's half-budget probe (167 epochs; attach as budget-half)
 # Queue order used in session 5: "spa; unc" on one queue and "t1; patch; t1x2; mix" on the other.
 set -euo pipefail
 queue=$1; root=${2:-runs}
@@ -49,6 +50,9 @@ case $queue in
         # no half-budget probe (session 8 ran it without, for time)
     run "$root/ifda-n600" --subset 600 --eval-every 0 --budget-check off \
       --strategies "none,standard,if-da,if-da:trust=100,if-da:pretrain=identity,trust=100" ;;
+  ifdahalf)  # the probe table 5 ran without: half of auto's 334 epochs, same everything else
+    run "$root/ifda-n600-half" --subset 600 --eval-every 0 --epochs 167 --budget-check off \
+      --strategies "none,standard,if-da,if-da:trust=100,if-da:pretrain=identity,trust=100" ;;
   mix2)  # standard is the reference (every mixer runs on top of it); Co-Mixup's full solver is 10x a step (section 6)
     run "$root/mix2-n1000" --subset 1000 --eval-every 8 \
       --strategies "standard,saliencymix,puzzlemix,comixup-simplified,augmix,samplepairing,ricap,mosaic" ;;
@@ -62,5 +66,5 @@ case $queue in
     out="$root/patch-zigzag"
     resume=(); [ -d "$out" ] && resume=(--resume)  # finished runs are kept, the report rewritten
     augkit patch --out "$out" --seeds 3 --threads 1 --channels-last true --quiet "${resume[@]}" ;;
-  *) echo "queue must be spa, aaa, t1, t1x2, mix, mix2, ifda, unc, unc400 or patch" >&2; exit 2 ;;
+  *) echo "queue must be spa, aaa, t1, t1x2, mix, mix2, ifda, ifdahalf, unc, unc400 or patch" >&2; exit 2 ;;
 esac

@@ -139,6 +139,24 @@ def test_resume_with_other_options_is_refused_and_writes_nothing(tmp_path, capsy
     assert (run / "config.json").read_bytes() == before and not (run / "final.json").exists()
 
 
+def test_resumed_compare_may_add_strategies_and_seeds_but_not_drop_them(tmp_path, capsys):
+    """Extending a finished comparison trains only the new pairs; earlier runs stay byte for byte."""
+    out = tmp_path / "cmp"
+    args = ["compare", *TINY, "--out", str(out)]
+    assert main([*args, "--strategies", "none", "--seeds", "1"]) == 0
+    first = (out / "none" / "seed0" / "final.json").read_bytes()
+    assert main([*args, "--strategies", "none,standard", "--seeds", "2", "--resume"]) == 0
+    assert (out / "none" / "seed0" / "final.json").read_bytes() == first
+    runs = sorted(p.parent.relative_to(out).as_posix() for p in out.glob("*/seed*/final.json"))
+    assert runs == ["none/seed0", "none/seed1", "standard/seed0", "standard/seed1"]
+    assert json.loads((out / "config.json").read_text())["strategies"] == ["none", "standard"]
+    capsys.readouterr()
+    assert main([*args, "--strategies", "standard", "--seeds", "2", "--resume"]) == 2
+    assert "['none']" in capsys.readouterr().err
+    assert main([*args, "--strategies", "none,standard", "--seeds", "1", "--resume"]) == 2
+    assert "--seeds 2" in capsys.readouterr().err
+
+
 def test_resume_removes_orphan_temp_files_and_files_are_not_private(tmp_path):
     out = tmp_path / "cmp"
     args = ["compare", *TINY, "--strategies", "none", "--seeds", "1", "--out", str(out)]
