@@ -59,7 +59,7 @@ from torch import Tensor
 from .base import check_sides
 from .ops import color, erase, geometry, pairing
 from .ops._common import bound_of, check_image, per_image
-from .ops.indexed import INTO
+from .ops.indexed import INTO, identity_into
 
 __all__ = ["OPS", "OpSpec", "apply_op", "op_value", "value_bounds"]
 
@@ -100,6 +100,9 @@ def _identity(x: Tensor, v: Tensor, **_: object) -> Tensor:
     return x.clone()
 
 
+_identity.into = identity_into  # type: ignore[attr-defined]
+
+
 def _with_into(kernel: Kernel, fn: Callable[..., Tensor]) -> Kernel:
     kernel.into = INTO.get(fn)  # type: ignore[attr-defined]
     return kernel
@@ -130,6 +133,9 @@ _with_into(_solarize, color.solarize)
 
 def _posterize(x: Tensor, v: Tensor, **_: object) -> Tensor:
     return color.posterize(x, v.round().to(torch.int64))
+
+
+_with_into(_posterize, color.posterize)
 
 
 def _cutout(x: Tensor, v: Tensor, fill: float = 128.0, center: Tensor | None = None, **_: object) -> Tensor:

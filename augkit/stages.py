@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from .ops.indexed import identity_into
 from .sample import PolicyParams
 from .space import OPS, op_value
 
@@ -72,7 +73,7 @@ def run_stages(
         else:  # every image is written below, by its group or as a copy: no full clone first
             out = torch.empty_like(cur)
             rest = order[sum(counts) :]  # images whose stage did not fire
-            if rest.numel():
+            if rest.numel() and not identity_into(cur, rest, None, out):  # compiled: one copy
                 _copy_rows(out, rest, cur.index_select(0, rest))
         for k in present:
             idx = order[starts[k] : starts[k] + counts[k]]

@@ -182,3 +182,53 @@ def test_indexed_forms_write_only_their_images():
         assert torch.equal(out[idx], ref)
         rest = torch.tensor([0, 2, 3, 5])
         assert not out[rest].any()
+
+
+def _into_ops():
+    from augkit.space import OPS
+
+    return [n for n, s in OPS.items() if s.into is not None and not s.aux]
+
+
+@pytest.mark.parametrize("in_place", [False, True], ids=["into-other", "in-place"])
+@pytest.mark.parametrize("shape", [(7, 3, 29, 31), (5, 1, 28, 28), (3, 3, 2, 3)])
+@pytest.mark.parametrize("name", _into_ops())
+def test_every_indexed_form_matches_the_op(name, shape, in_place):
+    """Every op table row with an indexed form (incl. TranslateX/Y and ShearX as row copies,
+    Posterize, Invert, Identity) writes exactly the op's result for its images, also when the
+    output is the input (a policy's later stages), over the whole magnitude range and both signs;
+    the other images are left as they were."""
+    from augkit.space import OPS, op_value
+
+    spec = OPS[name]
+    b, c, h, w = shape
+    x = _img(shape, 23)
+    idx = torch.tensor([k for k in range(b) if k % 2 == 0])
+    mags = torch.linspace(0, 1, idx.numel())
+    signs = torch.where(torch.arange(idx.numel()) % 2 == 0, 1.0, -1.0)
+    value = op_value(name, mags, signs, h, w)
+    fill = (10.0, 200.0, 37.0)[:c] if c > 1 else 90.0
+    with _jit.disabled():
+        ref = spec.kernel(x[idx], value, fill=fill, interpolation="nearest")
+    out = x.clone() if in_place else torch.zeros_like(x)
+    before = out.clone()
+    src = out if in_place else x
+    if not spec.into(src, idx, value, out, fill=fill, interpolation="nearest"):
+        assert name in ("Color", "ColorSigned", "ColorWide") and c == 1 or min(h, w) < 3 and "Sharp" in name
+        return
+    assert torch.equal(out[idx], ref), name
+    rest = torch.tensor([k for k in range(b) if k % 2])
+    assert torch.equal(out[rest], before[rest])
+
+
+def test_row_shift_kernel_handles_shifts_past_the_image():
+    """A translation of W pixels or more shows only fill, as the torch row windows do."""
+    from augkit.ops import indexed
+
+    x = _img((4, 3, 40, 40), 29)
+    for px in (39.0, 40.0, 41.0, 1000.0, -40.0, -1000.0):
+        v = torch.full((4,), px)
+        ref, got = _both(G.translate_x, x, v, fill=77.0)
+        out = x.clone()
+        assert indexed.INTO[G.translate_x](out, torch.arange(4), v, out, fill=77.0)
+        assert torch.equal(out, ref) and torch.equal(got, ref), px

@@ -185,15 +185,12 @@ _INT32_SAFE = 2**31 - 2**17  # fixed-point sums below this fit int32 with room t
 
 def _fixed_coefficients(matrix: Tensor) -> list[Tensor]:
     """Pillow's 16.16 fixed-point coefficients ``a0..a5`` of ``matrix``, each int64 (B, 1, 1)."""
-    m = matrix.detach().to(torch.float64)
-
-    def fix(v: Tensor) -> Tensor:
-        return torch.floor(v * _FIX + 0.5).to(torch.int64)[:, None, None]
-
-    a0, a1, a3, a4 = fix(m[:, 0, 0]), fix(m[:, 0, 1]), fix(m[:, 1, 0]), fix(m[:, 1, 1])
-    a2 = fix(m[:, 0, 2] + 0.5 * m[:, 0, 0] + 0.5 * m[:, 0, 1])
-    a5 = fix(m[:, 1, 2] + 0.5 * m[:, 1, 0] + 0.5 * m[:, 1, 1])
-    return [a0, a1, a2, a3, a4, a5]
+    m = matrix.detach().to(torch.float64).reshape(-1, 6)
+    v = m.clone()  # the offsets move to the pixel centres: c + a / 2 + b / 2, in this order
+    v[:, 2] = m[:, 2] + 0.5 * m[:, 0] + 0.5 * m[:, 1]
+    v[:, 5] = m[:, 5] + 0.5 * m[:, 3] + 0.5 * m[:, 4]
+    a = torch.floor(v * _FIX + 0.5).to(torch.int64)  # one pass for all six (per-group cost)
+    return [a[:, k, None, None] for k in range(6)]
 
 
 def _affine_indices(coef: list[Tensor], H: int, W: int) -> tuple[Tensor, Tensor]:
@@ -253,7 +250,9 @@ def warp_affine(x: Tensor, matrix: Tensor, interpolation: str = "nearest", fill:
     if interpolation == "nearest":
         coef = _fixed_coefficients(matrix)
         plan = rowshift.row_shift_plan(coef, H) if _row_path(x) else None
-        if plan is not None:  # translate / ShearX: whole-row windows, no per-pixel gather
+        if plan is not None and _jit.usable(x):  # translate / ShearX: row copies, compiled
+            return _jit.shift_rows(x, *plan, _native_fill(fill, x).reshape(-1, C).expand(B, C))
+        if plan is not None:  # the same rows as torch windows, no per-pixel gather
             return rowshift.shift_rows(x, *plan, _native_fill(fill, x))
         if _jit.usable(x):  # the same fixed-point indices, compiled: one pass over the bytes
             fills = _native_fill(fill, x).reshape(-1, C).expand(B, C)

@@ -23,20 +23,23 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from augkit.ops import _jit, color, geometry
+from augkit.ops import _jit, color, geometry, rowshift
 
-__all__ = ["INTO", "warp_into"]
+__all__ = ["INTO", "identity_into", "warp_into"]
 
 Into = Callable[..., bool]
 
 
-def _ready(src: Tensor, idx: Tensor, out: Tensor, pointwise: bool) -> bool:
-    """The compiled kernels can read ``src[idx]`` and write ``out[idx]`` directly."""
+def _ready(src: Tensor, idx: Tensor, out: Tensor) -> bool:
+    """The compiled kernels can read ``src[idx]`` and write ``out[idx]`` directly (every kernel
+    may run in place: out is src)."""
     if not (_jit.usable(src) and src.is_contiguous() and out.is_contiguous() and out.dtype == torch.uint8):
         return False
-    if idx.numel() * src[0].numel() < _jit.MIN_BYTES:
-        return False
-    return pointwise or out.data_ptr() != src.data_ptr()
+    return idx.numel() * src[0].numel() >= _jit.MIN_BYTES
+
+
+def _alias(src: Tensor, out: Tensor) -> bool:
+    return out.data_ptr() == src.data_ptr()
 
 
 def _call(
@@ -55,28 +58,33 @@ def _factor(value: Tensor) -> np.ndarray | None:
     return None if f is None else f.numpy()
 
 
-def _enhance(
-    kernel_name: str, pointwise: bool, flat: bool, min_side: int = 1, channels: tuple[int, ...] = (1, 3)
-) -> Into:
+def _enhance(kernel_name: str, channels: tuple[int, ...] = (1, 3)) -> Into:
+    """Color / Contrast: a per-image factor, flat planes."""
+
     def into(src: Tensor, idx: Tensor, value: Tensor, out: Tensor, **_: object) -> bool:
-        if src.shape[1] not in channels or min(src.shape[-2:]) < min_side:
-            return False
-        if not _ready(src, idx, out, pointwise):
+        if src.shape[1] not in channels or not _ready(src, idx, out):
             return False
         f = _factor(value)
-        return f is not None and _call(kernel_name, src, idx, out, f, flat=flat)
+        return f is not None and _call(kernel_name, src, idx, out, f)
 
     return into
 
 
+def _sharpness(src: Tensor, idx: Tensor, value: Tensor, out: Tensor, **_: object) -> bool:
+    if min(src.shape[-2:]) < 3 or not _ready(src, idx, out):
+        return False
+    f = _factor(value)
+    return f is not None and _call("_sharp_kernel", src, idx, out, f, _alias(src, out), flat=False)
+
+
 def _brightness(src: Tensor, idx: Tensor, value: Tensor, out: Tensor, **_: object) -> bool:
-    if not _ready(src, idx, out, pointwise=True):
+    if not _ready(src, idx, out):
         return False
     return _call("_lut_kernel", src, idx, out, _tables(color._brightness_table(src, value), src.shape[1]))
 
 
 def _solarize(src: Tensor, idx: Tensor, value: Tensor, out: Tensor, **_: object) -> bool:
-    if not _ready(src, idx, out, pointwise=True):
+    if not _ready(src, idx, out):
         return False
     # the op table's 8-bit threshold in native units, as the op's adapter computes it (uint8: x 255 / 255)
     k = color._solarize_k((value * 255.0 / 255.0).to(torch.float32).view(-1, 1, 1, 1))
@@ -89,45 +97,90 @@ def _tables(table: Tensor, c: int) -> np.ndarray:
 
 def _stat(kernel_name: str) -> Into:
     def into(src: Tensor, idx: Tensor, value: Tensor, out: Tensor, **_: object) -> bool:
-        return _ready(src, idx, out, pointwise=True) and _call(kernel_name, src, idx, out)
+        return _ready(src, idx, out) and _call(kernel_name, src, idx, out)
 
     return into
 
 
 def warp_into(matrix: Callable[[Tensor, int, int], Tensor]) -> Into:
-    """A nearest warp whose per-image matrix is ``matrix(values float64, H, W)``."""
+    """A nearest warp whose per-image matrix is ``matrix(values float64, H, W)``: whole-row moves
+    (TranslateX/Y, ShearX: :mod:`augkit.ops.rowshift`) as row copies, any other as the warp."""
 
     def into(
         src: Tensor, idx: Tensor, value: Tensor, out: Tensor, fill=128.0, interpolation="nearest"
     ) -> bool:
-        if interpolation != "nearest" or not _ready(src, idx, out, pointwise=False):
+        if interpolation != "nearest" or not _ready(src, idx, out):
             return False
         h, w = src.shape[-2:]
-        m = matrix(value.detach().to(torch.float64), h, w)
-        coef = torch.cat(geometry._fixed_coefficients(m), 1).view(-1, 6)
+        coefs = geometry._fixed_coefficients(matrix(value.detach().to(torch.float64), h, w))
         c = src.shape[1]
-        fills = geometry._native_fill(fill, src).reshape(-1, c).expand(idx.numel(), c)
-        return _call(
-            "_warp_kernel", src, idx, out, coef.contiguous().numpy(), fills.contiguous().numpy(), flat=False
-        )
+        fills = geometry._native_fill(fill, src).reshape(-1, c).expand(idx.numel(), c).contiguous().numpy()
+        plan = rowshift.row_shift_plan(coefs, h)
+        if plan is not None:
+            rows, shifts = (p.contiguous().numpy() for p in plan)
+            return _call("_rowshift_kernel", src, idx, out, rows, shifts, fills, _alias(src, out), flat=False)
+        coef = torch.cat(coefs, 1).view(-1, 6).contiguous().numpy()
+        return _call("_warp_kernel", src, idx, out, coef, fills, flat=False)
 
     return into
 
 
-def _shear_y(v: Tensor, h: int, w: int) -> Tensor:
-    one, zero = torch.ones_like(v), torch.zeros_like(v)
-    return torch.stack([one, zero, zero, v, one, zero], dim=1).view(-1, 2, 3)
+def _affine(*rows: float | None) -> Callable[[Tensor, int, int], Tensor]:
+    """The op's Pillow matrix with the value at the ``None`` place (as :mod:`augkit.ops.geometry`)."""
+
+    def matrix(v: Tensor, h: int, w: int) -> Tensor:
+        cols = [v if r is None else torch.full_like(v, r) for r in rows]
+        return torch.stack(cols, dim=1).view(-1, 2, 3)
+
+    return matrix
+
+
+def _table_into(table: Callable[[Tensor], Tensor | None]) -> Into:
+    """An op whose result is ``table(value)[x]``: a ``(G, 256)`` uint8 table per image (None: the
+    values are outside the op's domain and the torch path raises its error)."""
+
+    def into(src: Tensor, idx: Tensor, value: Tensor, out: Tensor, **_: object) -> bool:
+        if not _ready(src, idx, out):
+            return False
+        t = table(value)
+        return t is not None and _call("_lut_kernel", src, idx, out, _tables(t, src.shape[1]))
+
+    return into
+
+
+_LEVELS = torch.arange(256, dtype=torch.uint8)
+
+
+def _posterize_table(value: Tensor) -> Tensor | None:
+    bits = value.detach().round()  # the op table's adapter rounds the same way
+    if not bool(((bits >= 0) & (bits <= 8)).all()):
+        return None
+    shift = (8 - bits).to(torch.int64)
+    mask = ((255 >> shift) << shift).to(torch.uint8)
+    return _LEVELS.view(1, 256) & mask.view(-1, 1)
+
+
+def identity_into(src: Tensor, idx: Tensor, value: Tensor | None, out: Tensor, **_: object) -> bool:
+    """Identity: nothing to do in place; else the group's images copied as they are."""
+    if _alias(src, out) and src.shape == out.shape and src.stride() == out.stride():
+        return True
+    return _ready(src, idx, out) and src.shape == out.shape and _call("_copy_kernel", src, idx, out)
 
 
 # Keyed by the kernel function the op table wraps, so each op row finds its indexed form.
 INTO: dict[Callable, Into] = {
     color.brightness: _brightness,
-    color.color: _enhance("_color_kernel", pointwise=True, flat=True, channels=(3,)),
-    color.contrast: _enhance("_contrast_kernel", pointwise=True, flat=True),
-    color.sharpness: _enhance("_sharp_kernel", pointwise=False, flat=False, min_side=3),
+    color.color: _enhance("_color_kernel", channels=(3,)),
+    color.contrast: _enhance("_contrast_kernel"),
+    color.sharpness: _sharpness,
     color.autocontrast: _stat("_autocontrast_kernel"),
     color.equalize: _stat("_equalize_kernel"),
     color.solarize: _solarize,
     geometry.rotate: warp_into(geometry._rotation_matrix),
-    geometry.shear_y: warp_into(_shear_y),
+    geometry.shear_y: warp_into(_affine(1, 0, 0, None, 1, 0)),
+    geometry.shear_x: warp_into(_affine(1, None, 0, 0, 1, 0)),
+    geometry.translate_x: warp_into(_affine(1, 0, None, 0, 1, 0)),
+    geometry.translate_y: warp_into(_affine(1, 0, 0, 0, 1, None)),
+    color.posterize: _table_into(_posterize_table),
+    color.invert: _table_into(lambda v: (255 - _LEVELS).view(1, 256).expand(v.shape[0], 256)),
 }
