@@ -12,6 +12,7 @@
 #   bash experiments/issue13_tables.sh mix2  ROOT   # table 4b: the rest of the mixing family on top of standard
 #   bash experiments/issue13_tables.sh unc400 ROOT  # table 6 at twice the auto budget (probe: attach unc-n1000)
 #   bash experiments/issue13_tables.sh ifdahalf ROOT # table 5's half-budget probe (167 epochs; attach as budget-half)
+#   bash experiments/issue13_tables.sh mix2x2 ROOT  # table 4b's flagged rows at twice the budget (probe: mix2-n1000)
 # Queue order used in session 5: "spa; unc" on one queue and "t1; patch; t1x2; mix" on the other.
 set -euo pipefail
 queue=$1; root=${2:-runs}
@@ -56,6 +57,9 @@ case $queue in
   mix2)  # standard is the reference (every mixer runs on top of it); Co-Mixup's full solver is 10x a step (section 6)
     run "$root/mix2-n1000" --subset 1000 --eval-every 8 \
       --strategies "standard,saliencymix,puzzlemix,comixup-simplified,augmix,samplepairing,ricap,mosaic" ;;
+  mix2x2)  # section 17b's guard and probe flagged AugMix, Mosaic and the simplified Co-Mixup: 400 epochs
+    run "$root/mix2-n1000-x2" --subset 1000 --eval-every 16 --epochs 400 --budget-check off \
+      --strategies "standard,augmix,mosaic,comixup-simplified" ;;
   unc400)  # section 11b did not converge at 200 epochs; its table is this one's half-budget probe
     run "$root/unc-n1000-x2" --subset 1000 --eval-every 16 --epochs 400 --budget-check off \
       --strategies "none,randaugment,uncertainty:l=4,c=1" ;;
@@ -66,5 +70,5 @@ case $queue in
     out="$root/patch-zigzag"
     resume=(); [ -d "$out" ] && resume=(--resume)  # finished runs are kept, the report rewritten
     augkit patch --out "$out" --seeds 3 --threads 1 --channels-last true --quiet "${resume[@]}" ;;
-  *) echo "queue must be spa, aaa, t1, t1x2, mix, mix2, ifda, ifdahalf, unc, unc400 or patch" >&2; exit 2 ;;
+  *) echo "queue must be spa, aaa, t1, t1x2, mix, mix2, ifda, ifdahalf, mix2x2, unc, unc400 or patch" >&2; exit 2 ;;
 esac
