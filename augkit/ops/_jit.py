@@ -13,6 +13,8 @@ kernel with the torch path, exhaustively over the 256 levels where the result de
   are IEEE in both (numba is run without fastmath, so nothing is contracted into an FMA).
   The Pillow luminance and the SMOOTH filter sum are exact integers in both.
 - ``warp_nearest``: Pillow's 16.16 fixed-point source indices, integer arithmetic only.
+- ``shift_rows``: the row-shift warps (:mod:`augkit.ops.rowshift`: TranslateX/Y, ShearX) as one
+  fill, one copy and one fill per row (``memcpy``/``memset``, :mod:`augkit.ops._jit_mem`).
 - ``equalize`` / ``autocontrast`` / ``contrast``: the statistic (histogram, min/max, integer mean
   luminance), the table and its application fused per image, with the torch path's arithmetic.
 

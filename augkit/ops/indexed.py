@@ -6,8 +6,8 @@ gathers each group (``index_select``), runs the kernel and scatters the result b
 compiled kernel (:mod:`augkit.ops._jit`) the functions here instead hand the kernel the batch,
 the group's image indices and the output batch.  Each returns False when it cannot (float or
 accelerator input, a group under ``_jit.MIN_BYTES``, a non-contiguous buffer, a non-finite factor,
-bilinear warps, or an in-place write for a kernel that reads neighbouring pixels); the caller then
-takes the torch path.  The parameters are built exactly as the op's kernel builds them, so the
+bilinear warps); the caller then takes the torch path.  ``out`` may be ``src`` (a policy's later
+stages update the batch in place): every kernel is written to allow it.  The parameters are built exactly as the op's kernel builds them, so the
 bits are the same either way (``tests/test_jit.py`` runs whole policies both ways).
 
 Every function has the signature ``into(src, idx, value, out, fill=, interpolation=) -> bool``
