@@ -183,27 +183,27 @@ def _affine_coords(matrix: Tensor, H: int, W: int) -> tuple[Tensor, Tensor]:
 _INT32_SAFE = 2**31 - 2**17  # fixed-point sums below this fit int32 with room to spare
 
 
-def _fixed_coefficients(matrix: Tensor) -> list[Tensor]:
-    """Pillow's 16.16 fixed-point coefficients ``a0..a5`` of ``matrix``, each int64 (B, 1, 1)."""
+def _fixed_table(matrix: Tensor) -> Tensor:
+    """Pillow's 16.16 fixed-point coefficients ``a0..a5`` of ``matrix``: int64 (B, 6), in one pass."""
     m = matrix.detach().to(torch.float64).reshape(-1, 6)
     v = m.clone()  # the offsets move to the pixel centres: c + a / 2 + b / 2, in this order
     v[:, 2] = m[:, 2] + 0.5 * m[:, 0] + 0.5 * m[:, 1]
     v[:, 5] = m[:, 5] + 0.5 * m[:, 3] + 0.5 * m[:, 4]
-    a = torch.floor(v * _FIX + 0.5).to(torch.int64)  # one pass for all six (per-group cost)
-    return [a[:, k, None, None] for k in range(6)]
+    return torch.floor(v * _FIX + 0.5).to(torch.int64)
 
 
-def _affine_indices(coef: list[Tensor], H: int, W: int) -> tuple[Tensor, Tensor]:
+def _affine_indices(table: Tensor, H: int, W: int) -> tuple[Tensor, Tensor]:
     """Nearest source indices with Pillow's 16.16 fixed-point rule (affine_fixed in Geometry.c).
 
     ``floor(v / 65536)`` is an arithmetic ``>> 16``.  The sums run in int32 when their bound
     fits (checked on the CPU; accelerators stay in int64 to avoid a synchronisation), as in
     Pillow, whose fixed-point path is int32 too; either way the results are the same integers.
     """
+    coef = [table[:, k, None, None] for k in range(6)]  # each (B, 1, 1)
     a0, a1, a2, a3, a4, a5 = coef
     dtype, device = torch.int64, a0.device
     if device.type == "cpu" and a0.shape[0]:
-        c0, c1, c2, c3, c4, c5 = torch.cat(coef, 1).abs().amax(0).view(6).tolist()
+        c0, c1, c2, c3, c4, c5 = table.abs().amax(0).view(6).tolist()
         if max(c2 + (W - 1) * c0 + (H - 1) * c1, c5 + (W - 1) * c3 + (H - 1) * c4) < _INT32_SAFE:
             dtype = torch.int32
             a0, a1, a2, a3, a4, a5 = (a.to(dtype) for a in coef)
@@ -248,7 +248,7 @@ def warp_affine(x: Tensor, matrix: Tensor, interpolation: str = "nearest", fill:
     if B == 0:
         return x.clone()
     if interpolation == "nearest":
-        coef = _fixed_coefficients(matrix)
+        coef = _fixed_table(matrix)
         plan = rowshift.row_shift_plan(coef, H) if _row_path(x) else None
         if plan is not None and _jit.usable(x):  # translate / ShearX: row copies, compiled
             return _jit.shift_rows(x, *plan, _native_fill(fill, x).reshape(-1, C).expand(B, C))
@@ -256,7 +256,7 @@ def warp_affine(x: Tensor, matrix: Tensor, interpolation: str = "nearest", fill:
             return rowshift.shift_rows(x, *plan, _native_fill(fill, x))
         if _jit.usable(x):  # the same fixed-point indices, compiled: one pass over the bytes
             fills = _native_fill(fill, x).reshape(-1, C).expand(B, C)
-            return _jit.warp_nearest(x, torch.cat(coef, 1).view(B, 6), fills)
+            return _jit.warp_nearest(x, coef, fills)
         ix, iy = _affine_indices(coef, H, W)
         return _gather_nearest(x, ix, iy, fill)
     xw = to_work(x)

@@ -7,8 +7,9 @@ compiled kernel (:mod:`augkit.ops._jit`) the functions here instead hand the ker
 the group's image indices and the output batch.  Each returns False when it cannot (float or
 accelerator input, a group under ``_jit.MIN_BYTES``, a non-contiguous buffer, a non-finite factor,
 bilinear warps); the caller then takes the torch path.  ``out`` may be ``src`` (a policy's later
-stages update the batch in place): every kernel is written to allow it.  The parameters are built exactly as the op's kernel builds them, so the
-bits are the same either way (``tests/test_jit.py`` runs whole policies both ways).
+stages update the batch in place): every kernel is written to allow it.  The parameters are built
+exactly as the op's kernel builds them, so the bits are the same either way (``tests/test_jit.py``
+runs whole policies both ways).
 
 Every function has the signature ``into(src, idx, value, out, fill=, interpolation=) -> bool``
 with ``value`` the op table's native values for the group (:func:`augkit.space.op_value`) and
@@ -112,15 +113,14 @@ def warp_into(matrix: Callable[[Tensor, int, int], Tensor]) -> Into:
         if interpolation != "nearest" or not _ready(src, idx, out):
             return False
         h, w = src.shape[-2:]
-        coefs = geometry._fixed_coefficients(matrix(value.detach().to(torch.float64), h, w))
+        coef = geometry._fixed_table(matrix(value.detach().to(torch.float64), h, w))
         c = src.shape[1]
         fills = geometry._native_fill(fill, src).reshape(-1, c).expand(idx.numel(), c).contiguous().numpy()
-        plan = rowshift.row_shift_plan(coefs, h)
+        plan = rowshift.row_shift_plan(coef, h)
         if plan is not None:
             rows, shifts = (p.contiguous().numpy() for p in plan)
             return _call("_rowshift_kernel", src, idx, out, rows, shifts, fills, _alias(src, out), flat=False)
-        coef = torch.cat(coefs, 1).view(-1, 6).contiguous().numpy()
-        return _call("_warp_kernel", src, idx, out, coef, fills, flat=False)
+        return _call("_warp_kernel", src, idx, out, coef.numpy(), fills, flat=False)
 
     return into
 

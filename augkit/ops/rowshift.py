@@ -54,14 +54,14 @@ def shift_rows(x: Tensor, src_row: Tensor, shift: Tensor, fill: Tensor) -> Tenso
     return windows.index_select(0, starts).view(b, c, h, w)
 
 
-def row_shift_plan(coef: list[Tensor], h: int) -> tuple[Tensor, Tensor] | None:
+def row_shift_plan(coef: Tensor, h: int) -> tuple[Tensor, Tensor] | None:
     """``(src_row, shift)`` (both ``(B, H)``) when the fixed-point coefficients ``a0..a5``
-    ((B, 1, 1) int64) move whole rows; None for any other matrix (rotation, scale, ShearY).
+    ((B, 6) int64) move whole rows; None for any other matrix (rotation, scale, ShearY).
 
     ShearY is the transpose of this case, but two uint8 transposes cost more than the gather
     they would replace (measured), so it stays on the gather path.
     """
-    a0, a1, a2, a3, a4, a5 = (a.view(-1, 1) for a in coef)
+    a0, a1, a2, a3, a4, a5 = coef.unsqueeze(-1).unbind(1)  # each (B, 1)
     if not bool(((a0 == _ONE) & (a4 == _ONE) & (a3 == 0)).all()):
         return None
     ys = torch.arange(h, device=a0.device).view(1, h)
