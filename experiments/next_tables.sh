@@ -5,6 +5,8 @@
 #   bash experiments/next_tables.sh search   ROOT   # issue 14: run the five searches (cost recorded in search.json)
 #   bash experiments/next_tables.sh searched ROOT   # issue 14: replay every found policy vs RA / TA / AA (3 seeds)
 #   bash experiments/next_tables.sh searchedhalf ROOT # issue 13: the replay's half-budget probe (100 epochs)
+#   bash experiments/next_tables.sh aa20     ROOT   # issue 14: AutoAugment search resumed to 20 updates, its policy added
+#                                                   #   to copies of both replays (compare --resume adds strategies)
 #   bash experiments/next_tables.sh model    ROOT   # issue 15: style and GAN augmentation vs standard / TA
 #   bash experiments/next_tables.sh distill  ROOT   # issue 15: data distillation vs supervised at 1 % and 10 % labels
 #   bash experiments/next_tables.sh patchstyle ROOT # issue 15: style augmentation on the zigzag (spurious local pattern) task
@@ -31,6 +33,16 @@ case $queue in
     search tanda "$s/tanda" --options generator=lstm,iterations=2000
     search autoaugment "$s/aa" --epochs 30 --options iterations=6,batch=8  # 20 iterations = 80 min here: cut
     augkit search if-da "${data[@]}" --out "$s/ifda" --quiet --epochs 200 ;;  # stages 0-3 only, for the cost the IF-DA paper compares with AA's
+  aa20)  # the 6-update search continued to 20 updates (the controller state and 48 children are reused)
+    [ -d "$s/aa20" ] || cp -a "$s/aa" "$s/aa20"
+    search autoaugment "$s/aa20" --epochs 30 --options iterations=20,batch=8
+    strategies="randaugment,trivialaugment,autoaugment,policy:file=$s/faa/policy.json,policy:file=$s/ra-grid/policy.json,pba:file=$s/pba/schedule.json,length=60,tanda:file=$s/tanda/tanda.pt,policy:file=$s/aa/policy.json"
+    for pair in "searched-n1000:8:auto" "searched-n1000-half:4:100"; do
+      IFS=: read -r name every epochs <<< "$pair"
+      [ -d "$root/$name-aa20" ] || cp -a "$root/$name" "$root/$name-aa20"
+      augkit compare "${common[@]}" --eval-every "$every" --epochs "$epochs" --budget-check off --resume \
+        --strategies "$strategies,policy:file=$s/aa20/policy.json" --out "$root/$name-aa20"
+    done ;;
   searched)
     run "$root/searched-n1000" --eval-every 8 --budget-check off --strategies \
       "randaugment,trivialaugment,autoaugment,policy:file=$s/faa/policy.json,policy:file=$s/ra-grid/policy.json,pba:file=$s/pba/schedule.json,length=60,tanda:file=$s/tanda/tanda.pt,policy:file=$s/aa/policy.json" ;;
@@ -48,5 +60,5 @@ case $queue in
     resume=(); [ -d "$out" ] && resume=(--resume)
     augkit patch --methods "none,gdro,clamp,style:base=none,trivialaugment" --out "$out" --seeds 3 --threads 1 \
       --channels-last true --quiet "${resume[@]}" ;;
-  *) echo "queue must be search, searched, searchedhalf, model, distill or patchstyle" >&2; exit 2 ;;
+  *) echo "queue must be search, searched, searchedhalf, aa20, model, distill or patchstyle" >&2; exit 2 ;;
 esac
