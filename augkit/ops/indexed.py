@@ -129,8 +129,7 @@ def _affine(*rows: float | None) -> Callable[[Tensor, int, int], Tensor]:
     """The op's Pillow matrix with the value at the ``None`` place (as :mod:`augkit.ops.geometry`)."""
 
     def matrix(v: Tensor, h: int, w: int) -> Tensor:
-        cols = [v if r is None else torch.full_like(v, r) for r in rows]
-        return torch.stack(cols, dim=1).view(-1, 2, 3)
+        return geometry._matrix(v, [v if r is None else r for r in rows])  # the batch size is v's
 
     return matrix
 
