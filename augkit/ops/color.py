@@ -382,6 +382,10 @@ def posterize(x: Tensor, bits: Tensor | int) -> Tensor:
         raise ValueError(f"bits must be a scalar or have shape ({x.shape[0]},), got shape {tuple(t.shape)}")
     if bool(bad.any()):
         raise ValueError(f"bits must be integers in 0..8, got {t[bad].tolist()}")
-    shift = (8 - t).to(torch.int64)
-    mask = ((255 >> shift) << shift).to(torch.uint8).view(-1, 1, 1, 1)
-    return _from_levels(_to_levels(x) & mask, x)
+    return _from_levels(_to_levels(x) & _posterize_mask(t).view(-1, 1, 1, 1), x)
+
+
+def _posterize_mask(bits: Tensor) -> Tensor:
+    """``(B,)`` uint8 masks keeping the top ``bits`` (validated integers 0..8) of a level."""
+    shift = (8 - bits).to(torch.int64)
+    return ((255 >> shift) << shift).to(torch.uint8)

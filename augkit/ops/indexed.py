@@ -154,9 +154,7 @@ def _posterize_table(value: Tensor) -> Tensor | None:
     bits = value.detach().round()  # the op table's adapter rounds the same way
     if not bool(((bits >= 0) & (bits <= 8)).all()):
         return None
-    shift = (8 - bits).to(torch.int64)
-    mask = ((255 >> shift) << shift).to(torch.uint8)
-    return _LEVELS.view(1, 256) & mask.view(-1, 1)
+    return _LEVELS.view(1, 256) & color._posterize_mask(bits).view(-1, 1)
 
 
 def identity_into(src: Tensor, idx: Tensor, value: Tensor | None, out: Tensor, **_: object) -> bool:
