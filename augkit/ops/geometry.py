@@ -250,13 +250,13 @@ def warp_affine(x: Tensor, matrix: Tensor, interpolation: str = "nearest", fill:
     if interpolation == "nearest":
         coef = _fixed_table(matrix)
         plan = rowshift.row_shift_plan(coef, H) if _row_path(x) else None
-        if plan is not None and _jit.usable(x):  # translate / ShearX: row copies, compiled
-            return _jit.shift_rows(x, *plan, _native_fill(fill, x).reshape(-1, C).expand(B, C))
+        if _jit.usable(x):  # compiled: row copies (translate / ShearX) or one pass over the bytes
+            fills = _native_fill(fill, x).reshape(-1, C).expand(B, C)
+            if plan is not None:
+                return _jit.shift_rows(x, *plan, fills)
+            return _jit.warp_nearest(x, coef, fills)
         if plan is not None:  # the same rows as torch windows, no per-pixel gather
             return rowshift.shift_rows(x, *plan, _native_fill(fill, x))
-        if _jit.usable(x):  # the same fixed-point indices, compiled: one pass over the bytes
-            fills = _native_fill(fill, x).reshape(-1, C).expand(B, C)
-            return _jit.warp_nearest(x, coef, fills)
         ix, iy = _affine_indices(coef, H, W)
         return _gather_nearest(x, ix, iy, fill)
     xw = to_work(x)
